@@ -1,0 +1,151 @@
+"""Command line: ``python -m app`` serves; ``python -m app check [--probe]`` validates.
+
+Contract:
+- ``python -m app`` validates the config file first (exit 1 with a message naming the bad key),
+  then runs uvicorn (uvloop + httptools) on ``GATEWAY_HOST:GATEWAY_PORT`` with one worker. For
+  several workers use gunicorn: ``gunicorn -c python:app.gunicorn_conf``.
+- ``python -m app check`` prints the resolved models, aliases and OCI auth mode and exits 0 only
+  when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
+  request per model (``--model NAME`` for one) to OCI and reports each outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from app.config import ConfigError, GatewayConfig, load_config
+from app.settings import Settings
+
+
+def _print_config(config: GatewayConfig, path: str) -> None:
+    print(f"config: {path}")
+    print(f"oci: auth={config.oci.auth} endpoint={config.base_url()} "
+          f"compartment={config.oci.compartment_id}")
+    print("models:")
+    for name, spec in config.models.items():
+        target = spec.model_id or spec.endpoint_id
+        mode = "dedicated" if spec.endpoint_id else "on-demand"
+        print(f"  {name}: {target} ({mode}, {spec.format}, context {spec.context_window}, "
+              f"max output {spec.max_output_tokens}, {spec.tokens_param}, "
+              f"capabilities: {', '.join(spec.capabilities) or '-'})")
+    if config.aliases:
+        print("aliases (first match wins):")
+        for pattern, target in config.aliases.items():
+            print(f"  {pattern} -> {target}")
+    print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
+    print(f"client keys: {config.client_auth.api_keys_file or '(none: the gateway is open)'}")
+
+
+async def _probe(config: GatewayConfig, only: str | None) -> bool:
+    import orjson
+
+    from app.catalog import Catalog
+    from app.oci.auth import build_auth
+    from app.oci.client import OciClient, UpstreamError, read_json
+    from app.translate.to_oci import serving_mode
+
+    auth = await asyncio.to_thread(build_auth, config.oci)
+    print(f"oci auth: {auth.description} (signer built)")
+    client = OciClient(auth, config.oci)
+    await client.start()
+    ok = True
+    names = [only] if only else list(config.models)
+    catalog = Catalog(config)
+    try:
+        for name in names:
+            resolved = catalog.resolve(name)
+            spec = resolved.spec
+            chat: dict[str, object]
+            if spec.format == "COHERE":
+                chat = {"apiFormat": "COHERE", "message": "Say OK.", "maxTokens": 5}
+            else:
+                key = "maxCompletionTokens" if spec.tokens_param == "max_completion_tokens" \
+                    else "maxTokens"
+                chat = {"apiFormat": "GENERIC", key: 5, "messages": [
+                    {"role": "USER", "content": [{"type": "TEXT", "text": "Say OK."}]}]}
+            body = orjson.dumps({"compartmentId": config.oci.compartment_id,
+                                 "servingMode": serving_mode(spec), "chatRequest": chat})
+            t0 = time.perf_counter()
+            try:
+                resp = await client.send(config.base_url(), body, "probe" + str(int(t0 * 1e6)),
+                                         stream=False)
+                await read_json(resp, config.oci.timeouts.idle)
+                print(f"probe {name}: OK in {(time.perf_counter() - t0) * 1000:.0f} ms")
+            except UpstreamError as err:
+                ok = False
+                print(f"probe {name}: FAILED ({err.upstream_kind}, HTTP "
+                      f"{err.upstream_status}): {err.message} "
+                      f"[opc-request-id {err.opc_request_id}]")
+    finally:
+        await client.close()
+    return ok
+
+
+def check(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app check")
+    parser.add_argument("--config", help="config file (default: $GATEWAY_CONFIG)")
+    parser.add_argument("--probe", action="store_true", help="send one tiny request to OCI")
+    parser.add_argument("--model", help="probe only this model")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    path = args.config or settings.config
+    try:
+        config = load_config(path, settings.oci_endpoint)
+        _print_config(config, path)
+        if args.model and args.model not in config.models:
+            raise ConfigError(f"--model: {args.model!r} is not a model of the config")
+        if args.probe:
+            return 0 if asyncio.run(_probe(config, args.model)) else 1
+        from app.oci.auth import build_auth
+
+        auth = build_auth(config.oci)
+        print(f"oci auth: {auth.description} (signer built)")
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve() -> int:
+    settings = Settings()
+    try:
+        load_config(settings.config, settings.oci_endpoint)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=600,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "check":
+        return check(argv[1:])
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv:
+        print(f"unknown command {argv[0]!r}; use 'check' or no argument", file=sys.stderr)
+        return 2
+    return serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

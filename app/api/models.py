@@ -1,0 +1,72 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: the catalog in Anthropic's list shape.
+
+Contract: ids are the gateway model names of the config (what clients put in ``model``), with
+``display_name``, ``created_at``, ``max_input_tokens`` and ``max_tokens``; pagination with
+``limit`` (1–1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.deps import authenticate, error_response, gateway, json_response, start_call
+from app.errors import GatewayError, InvalidRequest, NotFound
+
+_CREATED = "2025-01-01T00:00:00Z"
+
+
+def _info(name: str, gw: Any) -> dict[str, Any]:
+    spec = gw.catalog.get(name)
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": spec.display_name or name,
+        "created_at": _CREATED,
+        "max_input_tokens": spec.context_window,
+        "max_tokens": spec.max_output_tokens,
+    }
+
+
+async def list_models(request: Request) -> Response:
+    gw = gateway(request)
+    call = start_call(request, "/v1/models")
+    try:
+        authenticate(request, call)
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "20"))
+        except ValueError:
+            raise InvalidRequest("limit: must be an integer") from None
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit: must be between 1 and 1000")
+        names = gw.catalog.names()
+        if q.get("after_id") in names:
+            names = names[names.index(q["after_id"]) + 1:]
+        if q.get("before_id") in names:
+            names = names[: names.index(q["before_id"])]
+        page = names[:limit]
+        data = [_info(n, gw) for n in page]
+    except GatewayError as err:
+        return error_response(err, call.request_id)
+    return json_response({
+        "data": data,
+        "has_more": len(names) > limit,
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+    }, call.request_id)
+
+
+async def get_model(request: Request) -> Response:
+    gw = gateway(request)
+    call = start_call(request, "/v1/models/{id}")
+    try:
+        authenticate(request, call)
+        model_id = request.path_params["model_id"]
+        if gw.catalog.get(model_id) is None:
+            raise NotFound(f"model {model_id!r} is not served by this gateway")
+        return json_response(_info(model_id, gw), call.request_id)
+    except GatewayError as err:
+        return error_response(err, call.request_id)

@@ -1,0 +1,70 @@
+"""Model catalog: which OCI model serves a requested model name, and with which limits.
+
+Contract: :meth:`Catalog.resolve` maps the client's ``model`` string to a :class:`Resolved` —
+exact gateway model name first, then the alias glob patterns in file order (first match wins),
+then ``default_model``; a ``[1m]`` suffix (Claude Code's 1M-context variants) is ignored.
+Anything else raises :class:`~app.errors.NotFound` naming the model and the valid names.
+``Resolved.requested`` is a bounded label (a catalog name, an alias pattern or ``default``),
+never the raw client string, so it is safe for metrics.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from app.config import GatewayConfig, ModelSpec
+from app.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    name: str  #: gateway model name (a key of ``models:``)
+    spec: ModelSpec
+    requested: str  #: bounded label: the model name, the alias pattern, or "default"
+
+
+class Catalog:
+    def __init__(self, config: GatewayConfig) -> None:
+        self._models = config.models
+        self._aliases = [
+            (pattern, fnmatch.translate(pattern), target)
+            for pattern, target in config.aliases.items()
+        ]
+        import re
+
+        self._compiled = [(p, re.compile(rx), t) for p, rx, t in self._aliases]
+        self._default = config.default_model
+        self._cache: dict[str, Resolved] = {}
+
+    def resolve(self, requested: str) -> Resolved:
+        hit = self._cache.get(requested)
+        if hit is not None:
+            return hit
+        resolved = self._lookup(requested)
+        if len(self._cache) < 4096:  # bounded: client strings are arbitrary
+            self._cache[requested] = resolved
+        return resolved
+
+    def _lookup(self, requested: str) -> Resolved:
+        name = requested.strip()
+        if name.endswith("[1m]"):
+            name = name[: -len("[1m]")]
+        spec = self._models.get(name)
+        if spec is not None:
+            return Resolved(name, spec, name)
+        for pattern, rx, target in self._compiled:
+            if rx.match(name):
+                return Resolved(target, self._models[target], pattern)
+        if self._default is not None:
+            return Resolved(self._default, self._models[self._default], "default")
+        valid = sorted(self._models) + [p for p, _, _ in self._aliases]
+        raise NotFound(
+            f"model {requested!r} is not served by this gateway; valid names: {', '.join(valid)}"
+        )
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._models.get(name)

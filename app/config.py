@@ -1,0 +1,246 @@
+"""The gateway config file (YAML): schema, loading, validation.
+
+Contract:
+- :func:`load_config` reads a YAML file into a :class:`GatewayConfig` or raises
+  :class:`ConfigError` whose message names the bad key and why. Unknown keys are errors (a typo
+  must not silently fall back to a default).
+- Secrets never live here: the OCI key comes from the OCI config file / workload identity, client
+  keys from the keys file named by ``client_auth.api_keys_file``.
+- The file's public contract is documented key by key in the README ("Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+AuthMode = Literal[
+    "api_key",
+    "instance_principal",
+    "resource_principal",
+    "workload_identity",
+    "security_token",
+    "demo",
+]
+Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    connect: float = Field(10.0, gt=0)
+    #: until OCI answers with response headers
+    first_byte: float = Field(120.0, gt=0)
+    #: longest silence allowed between two streamed chunks
+    idle: float = Field(300.0, gt=0)
+
+
+class Retries(_Strict):
+    #: attempts per request in total (1 = no retry); only before any byte reached the client
+    max_attempts: int = Field(3, ge=1, le=10)
+    backoff_base: float = Field(0.25, ge=0)
+    backoff_max: float = Field(4.0, ge=0)
+
+
+class OciSection(_Strict):
+    region: str | None = None
+    endpoint: str | None = None
+    compartment_id: str
+    auth: AuthMode = "api_key"
+    config_file: str = "~/.oci/config"
+    profile: str = "DEFAULT"
+    key_file: str | None = None
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+    max_connections: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _region_or_endpoint(self) -> OciSection:
+        if not self.region and not self.endpoint and self.auth in ("api_key", "security_token"):
+            # api_key profiles usually carry a region; checked again when the signer is built
+            return self
+        return self
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be a full URL such as https://host[:port]")
+        return v.rstrip("/") if v else v
+
+
+class Upstream(_Strict):
+    """One more place to serve a model from (failover order follows the list)."""
+
+    region: str | None = None
+    endpoint: str | None = None
+    model_id: str | None = None
+    endpoint_id: str | None = None
+
+
+class ModelSpec(_Strict):
+    model_id: str | None = None
+    endpoint_id: str | None = None
+    api_format: Literal["GENERIC", "COHERE"] | None = None
+    context_window: int = Field(128000, ge=256)
+    max_output_tokens: int = Field(4096, ge=1)
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    capabilities: tuple[Capability, ...] = ("tools",)
+    display_name: str | None = None
+    #: extra OCI regions/endpoints tried in order on 429/5xx/connection failure
+    failover: tuple[Upstream, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ModelSpec:
+        if bool(self.model_id) == bool(self.endpoint_id):
+            raise ValueError("exactly one of model_id or endpoint_id is required")
+        return self
+
+    @property
+    def oci_model(self) -> str:
+        return self.model_id or self.endpoint_id or ""
+
+    @property
+    def format(self) -> Literal["GENERIC", "COHERE"]:
+        if self.api_format:
+            return self.api_format
+        return "COHERE" if (self.model_id or "").startswith("cohere.") else "GENERIC"
+
+    @property
+    def tokens_param(self) -> str:
+        if self.max_tokens_param:
+            return self.max_tokens_param
+        mid = self.model_id or ""
+        # openai gpt-5* and o-series reject maxTokens (oci-genai-wire §5)
+        if re.match(r"^openai\.(gpt-5|o\d)", mid):
+            return "max_completion_tokens"
+        return "max_tokens"
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+class ClientAuth(_Strict):
+    api_keys_file: str | None = None
+
+
+class ServerLimits(_Strict):
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(10000, ge=1)
+    max_tools: int = Field(512, ge=0)
+    max_blocks: int = Field(20000, ge=1)
+    max_depth: int = Field(64, ge=4)
+    #: seconds of upstream silence after which a `ping` event keeps the client connection alive
+    ping_interval: float = Field(10.0, gt=0)
+    cors_origins: tuple[str, ...] = ()
+
+
+class Limits(_Strict):
+    redis_url: str | None = None
+
+
+class Observability(_Strict):
+    #: record prompt and completion text in spans (off by default: prompts are user data)
+    record_content: bool = False
+
+
+class GatewayConfig(_Strict):
+    oci: OciSection
+    models: dict[str, ModelSpec]
+    aliases: dict[str, str] = {}
+    default_model: str | None = None
+    client_auth: ClientAuth = ClientAuth()
+    server: ServerLimits = ServerLimits()
+    limits: Limits = Limits()
+    observability: Observability = Observability()
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        if not self.models:
+            raise ValueError("models: at least one model is required")
+        for pattern, target in self.aliases.items():
+            if target not in self.models:
+                raise ValueError(
+                    f"aliases.{pattern}: refers to undefined model {target!r} "
+                    f"(defined: {', '.join(sorted(self.models))})"
+                )
+        if self.default_model is not None and self.default_model not in self.models:
+            raise ValueError(
+                f"default_model: refers to undefined model {self.default_model!r} "
+                f"(defined: {', '.join(sorted(self.models))})"
+            )
+        return self
+
+    def base_url(self, region: str | None = None, endpoint: str | None = None) -> str:
+        """The inference base URL (without ``/20231130``)."""
+        if endpoint:
+            return endpoint.rstrip("/")
+        if not region and self.oci.endpoint:
+            return self.oci.endpoint
+        region = region or self.oci.region
+        if not region:
+            raise ConfigError("oci.region: required when oci.endpoint is not set")
+        return f"https://inference.generativeai.{region}.{_second_level_domain(region)}"
+
+
+def _second_level_domain(region: str) -> str:
+    # Realms other than oc1 (oci-genai-wire §1).
+    if region == "eu-frankfurt-2":
+        return "oci.oraclecloud.eu"
+    if region.startswith("uk-gov-"):
+        return "oci.oraclegovcloud.uk"
+    return "oci.oraclecloud.com"
+
+
+def format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(data: Any, source: str = "config") -> GatewayConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {format_validation_error(err)}") from None
+
+
+def load_config(path: str | Path, oci_endpoint: str | None = None) -> GatewayConfig:
+    """Load and validate the YAML file; ``oci_endpoint`` (env GATEWAY_OCI_ENDPOINT) overrides."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read the config file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML ({err})") from None
+    if isinstance(data, dict) and oci_endpoint:
+        data.setdefault("oci", {})
+        if isinstance(data["oci"], dict):
+            data["oci"]["endpoint"] = oci_endpoint
+    return parse_config(data, str(p))
+
+
+def expand(path: str) -> str:
+    return os.path.expanduser(os.path.expandvars(path))

@@ -1,0 +1,168 @@
+"""Every Prometheus metric the gateway exposes is defined here and nowhere else.
+
+Contract:
+- Names follow the OpenTelemetry GenAI semantic conventions where one exists
+  (``gen_ai.client.token.usage`` -> ``gen_ai_client_token_usage``,
+  ``gen_ai.client.operation.duration`` -> ``gen_ai_client_operation_duration_seconds``), with
+  the semconv bucket boundaries; ``gateway_*`` metrics cover what the conventions do not.
+- Every label value is bounded: model names come from the catalog (the gateway model name, the
+  alias pattern that matched, the OCI model id), key ids from the keys file, error types from
+  :data:`UPSTREAM_ERROR_TYPES`, routes from the router's templates. Never a raw client string.
+- Under gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set before this
+  module is imported (the gunicorn config does it); ``/metrics`` then sums all workers. Gauges use
+  ``livesum`` so a dead worker's open streams disappear with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+#: Closed set of upstream error kinds (the ``error_type`` label and span ``error.type``).
+UPSTREAM_ERROR_TYPES = (
+    "rate_limited",  # OCI 429
+    "server_error",  # OCI 5xx
+    "timeout",  # connect / first byte / idle timeout
+    "connect_error",  # connection refused, reset before the answer
+    "auth_error",  # OCI 401/403: the gateway's own credentials
+    "bad_request",  # OCI 400
+    "not_found",  # OCI 404
+    "context_overflow",  # OCI said the prompt is too long
+    "stream_broken",  # stream ended without a finish, or malformed chunk
+    "cancelled",  # the client went away
+    "other",
+)
+
+# Semconv bucket boundaries (gen-ai metrics spec).
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+DURATION_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+# Time to first chunk/token: finer at the low end, where users feel it.
+TTFT_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 40.0,
+)
+# The gateway's own overhead is sub-millisecond to a few milliseconds.
+OVERHEAD_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+)
+
+GEN_AI_LABELS = (
+    "gen_ai_operation_name",
+    "gen_ai_provider_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+)
+
+TOKEN_USAGE = Histogram(
+    "gen_ai_client_token_usage",
+    "Tokens used per upstream operation (semconv gen_ai.client.token.usage).",
+    [*GEN_AI_LABELS, "gen_ai_token_type"],
+    buckets=TOKEN_BUCKETS,
+)
+OPERATION_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds",
+    "Duration of each upstream OCI chat call, until its last chunk (semconv).",
+    [*GEN_AI_LABELS, "error_type"],
+    buckets=DURATION_BUCKETS,
+)
+TIME_TO_FIRST_CHUNK = Histogram(
+    "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "Time from sending the OCI request to its first streamed chunk (semconv).",
+    GEN_AI_LABELS,
+    buckets=TTFT_BUCKETS,
+)
+TOKENS = Counter(
+    "gateway_tokens",
+    "Tokens by model, as OCI reported them. type: input|output|reasoning|cache_read.",
+    ["requested_model", "model", "oci_model", "key_id", "type"],
+)
+REQUESTS = Counter(
+    "gateway_requests",
+    "Requests answered, by route, gateway model and HTTP status class.",
+    ["route", "model", "status_class", "key_id"],
+)
+UPSTREAM_ERRORS = Counter(
+    "gateway_upstream_errors",
+    "Failed upstream attempts by closed error type.",
+    ["model", "oci_model", "error_type"],
+)
+UPSTREAM_RETRIES = Counter(
+    "gateway_upstream_retries",
+    "Upstream attempts retried (same endpoint or failover), by reason.",
+    ["model", "error_type"],
+)
+UPSTREAM_FAILOVERS = Counter(
+    "gateway_upstream_failovers",
+    "Switches to the next OCI endpoint of a model before the first byte.",
+    ["model"],
+)
+ACTIVE_STREAMS = Gauge(
+    "gateway_active_streams",
+    "Streaming responses currently open.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+REQUEST_DURATION = Histogram(
+    "gateway_request_duration_seconds",
+    "End-to-end request duration as the gateway sees it (until the last byte).",
+    ["route", "model"],
+    buckets=DURATION_BUCKETS,
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "gateway_time_to_first_token_seconds",
+    "Time from request arrival to the first content event sent to the client.",
+    ["model"],
+    buckets=TTFT_BUCKETS,
+)
+OVERHEAD = Histogram(
+    "gateway_overhead_seconds",
+    "Time the gateway spent on a request outside the upstream wait.",
+    ["route"],
+    buckets=OVERHEAD_BUCKETS,
+)
+RATE_LIMITED = Counter(
+    "gateway_rate_limited",
+    "Requests refused by a per-key limit. limit: requests|tokens|concurrency.",
+    ["key_id", "limit"],
+)
+CLIENT_ERRORS = Counter(
+    "gateway_client_errors",
+    "Requests refused before any upstream call, by Anthropic error type.",
+    ["route", "error_type"],
+)
+RATELIMIT_BACKEND_ERRORS = Counter(
+    "gateway_ratelimit_backend_errors",
+    "Failures of the shared limit store (Redis); the gateway fails open.",
+)
+CONFIG_RELOADS = Counter(
+    "gateway_config_reloads",
+    "Config and keys file reloads. result: ok|error.",
+    ["file", "result"],
+)
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    """The exposition text for ``/metrics``: this process, or all workers in multiprocess mode."""
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"

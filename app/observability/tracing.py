@@ -1,0 +1,135 @@
+"""OpenTelemetry tracing: set up from the standard ``OTEL_*`` variables, off when unconfigured.
+
+Contract:
+- :func:`setup_tracing` installs an SDK tracer provider with a batch OTLP exporter (HTTP/protobuf
+  or gRPC, per ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``) when an OTLP endpoint or
+  ``OTEL_TRACES_EXPORTER`` is configured and ``OTEL_SDK_DISABLED`` is not true. Service name,
+  resource attributes and sampler come from the SDK's own env handling. Returns whether tracing
+  is on; when off, spans are the API's no-op spans and cost next to nothing.
+- :func:`chat_span` starts the CLIENT span ``chat {model}`` around one OCI attempt with the
+  GenAI semantic-convention attributes; :func:`end_chat_span` records the outcome. Prompt and
+  completion text are never recorded here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+_TRACER = trace.get_tracer("oci-anthropic-gateway")
+_enabled = False
+
+
+def tracing_configured() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
+    if exporter.lower() == "none":
+        return False
+    return bool(
+        exporter
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def setup_tracing() -> bool:
+    global _enabled
+    if _enabled:
+        return True
+    if not tracing_configured():
+        return False
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    resource = Resource.create(
+        {"service.name": os.environ.get("OTEL_SERVICE_NAME", "oci-anthropic-gateway")}
+    )
+    provider = TracerProvider(resource=resource)
+    kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").lower()
+    exporter: Any
+    if kind == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        protocol = os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        )
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+                OTLPSpanExporter,
+            )
+        exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _enabled = True
+    return True
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def shutdown_tracing() -> None:
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def chat_span(
+    *, model: str, oci_model: str, requested: str, max_tokens: int, temperature: float | None,
+    top_p: float | None, region: str, api_format: str, serving_mode: str, key_id: str,
+    attempt: int, stream: bool,
+) -> Span:
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "oci.genai",
+        "gen_ai.request.model": oci_model,
+        "gen_ai.request.max_tokens": max_tokens,
+        "gateway.model": model,
+        "gateway.requested_model": requested,
+        "gateway.client_key_id": key_id,
+        "gateway.attempt": attempt,
+        "gateway.stream": stream,
+        "oci.region": region,
+        "oci.api_format": api_format,
+        "oci.serving_mode": serving_mode,
+    }
+    if temperature is not None:
+        attrs["gen_ai.request.temperature"] = temperature
+    if top_p is not None:
+        attrs["gen_ai.request.top_p"] = top_p
+    return _TRACER.start_span(f"chat {oci_model}", kind=SpanKind.CLIENT, attributes=attrs)
+
+
+def end_chat_span(
+    span: Span, *, opc_request_id: str | None, response_id: str | None,
+    finish_reason: str | None, input_tokens: int | None, output_tokens: int | None,
+    time_to_first_chunk: float | None, error_type: str | None,
+) -> None:
+    if not span.is_recording():
+        span.end()
+        return
+    if opc_request_id:
+        span.set_attribute("oci.opc_request_id", opc_request_id)
+    if response_id:
+        span.set_attribute("gen_ai.response.id", response_id)
+    if finish_reason:
+        span.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
+    if input_tokens is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+    if output_tokens is not None:
+        span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    if time_to_first_chunk is not None:
+        span.set_attribute("gen_ai.response.time_to_first_chunk", time_to_first_chunk)
+    if error_type:
+        span.set_attribute("error.type", error_type)
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()

@@ -1,0 +1,169 @@
+"""Client API keys: the mounted keys file, hashed lookup, per-key settings.
+
+Contract:
+- The keys file is YAML ``keys: [{id: alice, key: "..."}, {id: bob, sha256: "<hex>"}]``; each
+  entry may also carry limits (``models``, ``requests_per_minute``, ``tokens_per_minute``,
+  ``max_concurrent_streams``). Only SHA-256 digests are kept in memory.
+- :meth:`KeyStore.authenticate` takes the raw ``x-api-key`` / ``Authorization: Bearer`` value
+  and returns the matching :class:`ClientKey` or ``None``, comparing digests in constant time
+  against every entry. The key itself is never logged or stored; its ``id`` is what appears in
+  logs, metrics and spans.
+- :meth:`KeyStore.maybe_reload` re-reads the file when it changed (mtime/inode/size — a
+  Kubernetes Secret swap changes the symlink target); an invalid new file is refused with a log
+  line and the previous keys keep working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+log = logging.getLogger("app.security")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+class KeysFileError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    id: str
+    digest: bytes
+    models: tuple[str, ...] | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent_streams: int | None = None
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+def parse_keys(data: Any, source: str) -> list[ClientKey]:
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise KeysFileError(f"{source}: expected a mapping with a 'keys' list")
+    keys: list[ClientKey] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(data["keys"]):
+        where = f"{source}: keys[{i}]"
+        if not isinstance(entry, dict):
+            raise KeysFileError(f"{where}: must be a mapping")
+        unknown = set(entry) - {"id", "key", "sha256", "models", "requests_per_minute",
+                                "tokens_per_minute", "max_concurrent_streams"}
+        if unknown:
+            raise KeysFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        kid = entry.get("id")
+        if not isinstance(kid, str) or not _ID.match(kid):
+            raise KeysFileError(f"{where}.id: required, 1-64 characters of [A-Za-z0-9_.@-]")
+        if kid in seen:
+            raise KeysFileError(f"{where}.id: duplicate id {kid!r}")
+        seen.add(kid)
+        if ("key" in entry) == ("sha256" in entry):
+            raise KeysFileError(f"{where}: exactly one of 'key' or 'sha256' is required")
+        if "key" in entry:
+            raw = entry["key"]
+            if not isinstance(raw, str) or len(raw) < 8:
+                raise KeysFileError(f"{where}.key: must be a string of at least 8 characters")
+            digest = hashlib.sha256(raw.encode()).digest()
+        else:
+            hexd = entry["sha256"]
+            if not isinstance(hexd, str) or not _HEX64.match(hexd):
+                raise KeysFileError(f"{where}.sha256: must be 64 hex characters")
+            digest = bytes.fromhex(hexd)
+        models = entry.get("models")
+        if models is not None and (
+            not isinstance(models, list) or not all(isinstance(m, str) for m in models)
+        ):
+            raise KeysFileError(f"{where}.models: must be a list of model names")
+        limits = {}
+        for name in ("requests_per_minute", "tokens_per_minute", "max_concurrent_streams"):
+            value = entry.get(name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise KeysFileError(f"{where}.{name}: must be a positive integer")
+            limits[name] = value
+        keys.append(ClientKey(kid, digest, tuple(models) if models is not None else None,
+                              **limits))
+    return keys
+
+
+def load_keys(path: str) -> list[ClientKey]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as err:
+        raise KeysFileError(f"{path}: cannot read the keys file ({err.strerror})") from None
+    except yaml.YAMLError:
+        raise KeysFileError(f"{path}: not valid YAML") from None
+    return parse_keys(data, path)
+
+
+def _stamp(path: str) -> tuple[float, int, int] | None:
+    try:
+        st = os.stat(path)  # follows the symlink Kubernetes swaps
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_ino, st.st_size)
+
+
+class KeyStore:
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._keys: list[ClientKey] = []
+        self._stamp: tuple[float, int, int] | None = None
+        if path:
+            self._keys = load_keys(path)
+            self._stamp = _stamp(path)
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    @property
+    def ids(self) -> list[str]:
+        return [k.id for k in self._keys]
+
+    def authenticate(self, presented: str | None) -> ClientKey | None:
+        if not presented:
+            return None
+        digest = hashlib.sha256(presented.encode()).digest()
+        found = None
+        for key in self._keys:  # no early exit: constant time in the number of keys
+            if hmac.compare_digest(key.digest, digest):
+                found = key
+        return found
+
+    def maybe_reload(self) -> bool | None:
+        """True: reloaded; False: the new file was refused; None: unchanged."""
+        if not self.path:
+            return None
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        try:
+            keys = load_keys(self.path)
+        except KeysFileError as err:
+            log.error("keys file change refused, keeping the previous keys: %s", err)
+            return False
+        self._keys = keys
+        log.info("keys file reloaded", extra={"keys": len(keys)})
+        return True
+
+
+def presented_key(headers: Any) -> str | None:
+    """``x-api-key`` wins over ``Authorization: Bearer`` (as on the Anthropic API)."""
+    key = headers.get("x-api-key")
+    if key:
+        return str(key).strip()
+    auth = headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return str(auth[7:]).strip()
+    return None

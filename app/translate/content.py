@@ -1,0 +1,127 @@
+"""Helpers shared by both request translators: system prompt, images, documents, tool results.
+
+Contract: pure functions from Anthropic wire models to plain values; they raise
+:class:`~app.errors.InvalidRequest` for content the target model can never accept (an image for a
+model without vision, a PDF for a model without documents) with a message naming the model.
+"""
+
+from __future__ import annotations
+
+from app.anthropic.models import (
+    Base64Source,
+    DocumentBlock,
+    ImageBlock,
+    MessagesRequest,
+    OtherBlock,
+    TextBlock,
+    UrlSource,
+)
+from app.anthropic.models import CountTokensRequest as _Count
+from app.errors import InvalidRequest
+
+# Claude Code's first system block changes every build and defeats prefix caching upstream
+# (peers.md #5); it carries no instruction for the model.
+_BILLING_HEADER = "x-anthropic-billing-header:"
+
+
+def system_texts(req: MessagesRequest | _Count) -> list[str]:
+    """The system prompt pieces: top-level ``system`` then ``role: system`` messages, in order."""
+    texts: list[str] = []
+    system = req.system
+    if isinstance(system, str):
+        if system:
+            texts.append(system)
+    elif system:
+        for block in system:
+            if isinstance(block, TextBlock) and block.text and not block.text.startswith(
+                _BILLING_HEADER
+            ):
+                texts.append(block.text)
+    for msg in req.messages:
+        if msg.role == "system":
+            if isinstance(msg.content, str):
+                if msg.content:
+                    texts.append(msg.content)
+            else:
+                texts.extend(b.text for b in msg.content if isinstance(b, TextBlock) and b.text)
+    return texts
+
+
+def image_url(block: ImageBlock, model: str, vision: bool) -> str:
+    if not vision:
+        raise InvalidRequest(
+            f"model {model!r} cannot take images; choose a model with the vision capability"
+        )
+    src = block.source
+    if isinstance(src, Base64Source):
+        return f"data:{src.media_type};base64,{src.data}"
+    if isinstance(src, UrlSource):
+        return src.url
+    raise InvalidRequest(
+        f"image source type {src.type!r} is not supported by this gateway (use base64 or url)"
+    )
+
+
+def document_part(block: DocumentBlock, model: str, documents: bool) -> dict[str, object]:
+    """A ``document`` block as an OCI content part: plain text inline, PDFs as DOCUMENT."""
+    src = block.source
+    kind = src.get("type")
+    title = f"{block.title}\n\n" if block.title else ""
+    if kind == "text" and isinstance(src.get("data"), str):
+        return {"type": "TEXT", "text": title + src["data"]}
+    if kind == "content":
+        inner = src.get("content")
+        if isinstance(inner, str):
+            return {"type": "TEXT", "text": title + inner}
+        if isinstance(inner, list):
+            text = "\n".join(
+                b.get("text", "") for b in inner if isinstance(b, dict) and b.get("type") == "text"
+            )
+            return {"type": "TEXT", "text": title + text}
+    if kind in ("base64", "url"):
+        if not documents:
+            raise InvalidRequest(
+                f"model {model!r} cannot read PDF documents; send the text instead or choose "
+                "a model with the documents capability"
+            )
+        if kind == "base64":
+            media = src.get("media_type") or "application/pdf"
+            return {"type": "DOCUMENT", "documentUrl": {"url": f"data:{media};base64,"
+                                                               f"{src.get('data', '')}"}}
+        return {"type": "DOCUMENT", "documentUrl": {"url": str(src.get("url", ""))}}
+    raise InvalidRequest(f"document source type {kind!r} is not supported by this gateway")
+
+
+def tool_result_text(content: object, is_error: bool | None) -> str:
+    """The text of a tool result; images are handled by the caller. Errors are flagged."""
+    if content is None:
+        text = ""
+    elif isinstance(content, str):
+        text = content
+    else:
+        pieces = []
+        for b in content:  # type: ignore[attr-defined]
+            if isinstance(b, TextBlock):
+                pieces.append(b.text)
+            elif isinstance(b, DocumentBlock):
+                src = b.source
+                if src.get("type") == "text" and isinstance(src.get("data"), str):
+                    pieces.append(src["data"])
+            elif isinstance(b, OtherBlock) and b.type == "search_result":
+                extra = b.model_extra or {}
+                for inner in extra.get("content") or []:
+                    if isinstance(inner, dict) and isinstance(inner.get("text"), str):
+                        pieces.append(inner["text"])
+        text = "\n".join(pieces)
+    if not text:
+        text = "(no output)"
+    if is_error:
+        # OCI TOOL messages have no error flag: say it in the text the model reads
+        text = f"[tool error] {text}"
+    return text
+
+
+def tool_result_images(content: object) -> list[ImageBlock]:
+    if isinstance(content, list):
+        return [b for b in content if isinstance(b, ImageBlock)]
+    return []

@@ -1,0 +1,193 @@
+"""OCI chat answers (non-streaming) -> Anthropic Message JSON; shared finish/usage mapping. Pure.
+
+Contract: :func:`message_from_oci` turns an OCI ``ChatResult`` (GENERIC or COHERE,
+oci-genai-wire.md §7) into the Anthropic message object of anthropic-messages.md §3: thinking
+(from ``reasoningContent``) first, then text, then tool_use blocks; ``stop_reason`` never null;
+usage from OCI's counts. :func:`stop_reason` and :func:`usage_from_oci` are the single mapping
+used by the streaming translator too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import string
+from typing import Any
+
+import orjson
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def mint_id(prefix: str) -> str:
+    """``toolu_…`` / ``msg_…`` ids in Anthropic's style (base62)."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def thinking_signature(digest: bytes) -> str:
+    # Anthropic signatures are opaque to clients; ours lets the client echo the block back
+    # (it is dropped on the way to OCI, which cannot verify it anyway).
+    return "ocigw1" + base64.b64encode(digest[:24]).decode()
+
+
+_GENERIC_STOP = {
+    "stop": "end_turn",
+    "end_turn": "end_turn",
+    "length": "max_tokens",
+    "max_tokens": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+_COHERE_STOP = {
+    "COMPLETE": "end_turn",
+    "STOP_SEQUENCE": "end_turn",
+    "MAX_TOKENS": "max_tokens",
+    "ERROR_TOXIC": "refusal",
+    "USER_CANCEL": "end_turn",
+    "TOOL_CALL": "tool_use",
+}
+
+
+def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = False) -> str:
+    if had_tool_calls:
+        return "tool_use"
+    if not finish:
+        return "end_turn"
+    if cohere:
+        return _COHERE_STOP.get(finish.upper(), "end_turn")
+    return _GENERIC_STOP.get(finish.lower(), "end_turn")
+
+
+def usage_from_oci(usage: dict[str, Any] | None, estimated_input: int, estimated_output: int
+                   ) -> dict[str, int]:
+    """Anthropic usage: ``input_tokens`` excludes cache reads (total = input + cache_read)."""
+    if not usage:
+        return {
+            "input_tokens": estimated_input,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": estimated_output,
+        }
+    prompt = int(usage.get("promptTokens") or 0)
+    details = usage.get("promptTokensDetails") or {}
+    cached = int(details.get("cachedTokens") or 0) if isinstance(details, dict) else 0
+    output = usage.get("completionTokens")
+    return {
+        "input_tokens": max(0, prompt - cached),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "output_tokens": int(output) if output is not None else estimated_output,
+    }
+
+
+def reasoning_tokens(usage: dict[str, Any] | None) -> int:
+    if not usage:
+        return 0
+    details = usage.get("completionTokensDetails") or {}
+    return int(details.get("reasoningTokens") or 0) if isinstance(details, dict) else 0
+
+
+def find_stop(text: str, stops: tuple[str, ...]) -> tuple[int, str] | None:
+    """Earliest match of any stop sequence in ``text``: (position, sequence)."""
+    best: tuple[int, str] | None = None
+    for s in stops:
+        i = text.find(s)
+        if i >= 0 and (best is None or i < best[0]):
+            best = (i, s)
+    return best
+
+
+def message_from_oci(
+    result: dict[str, Any],
+    *,
+    model: str,
+    message_id: str,
+    estimated_input: int,
+    stop_sequences: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    resp = result.get("chatResponse") or {}
+    cohere = resp.get("apiFormat") == "COHERE"
+    content: list[dict[str, Any]] = []
+    finish: str | None
+    if cohere:
+        text = resp.get("text") or ""
+        raw_calls = [
+            {"name": tc.get("name", ""), "input": tc.get("parameters") or {}, "id": None}
+            for tc in resp.get("toolCalls") or []
+            if isinstance(tc, dict)
+        ]
+        finish = resp.get("finishReason")
+        reasoning = ""
+        usage = resp.get("usage")
+    else:
+        choices = resp.get("choices") or [{}]
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        msg = choice.get("message") or {}
+        text = "".join(
+            p.get("text") or ""
+            for p in msg.get("content") or []
+            if isinstance(p, dict) and p.get("type") == "TEXT"
+        )
+        reasoning = msg.get("reasoningContent") or ""
+        raw_calls = [
+            {"name": tc.get("name", ""), "input": _parse_args(tc.get("arguments")),
+             "id": tc.get("id")}
+            for tc in msg.get("toolCalls") or []
+            if isinstance(tc, dict)
+        ]
+        finish = choice.get("finishReason")
+        usage = resp.get("usage") or choice.get("usage")
+
+    matched: str | None = None
+    if stop_sequences and text:
+        hit = find_stop(text, stop_sequences)
+        if hit is not None:
+            text, matched = text[: hit[0]], hit[1]
+            raw_calls = []
+    if reasoning:
+        digest = hashlib.sha256(reasoning.encode()).digest()
+        content.append(
+            {"type": "thinking", "thinking": reasoning, "signature": thinking_signature(digest)}
+        )
+    if text:
+        content.append({"type": "text", "text": text})
+    for call in raw_calls:
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call["id"] or mint_id("toolu_"),
+                "name": call["name"],
+                "input": call["input"],
+            }
+        )
+    reason = (
+        "stop_sequence"
+        if matched is not None
+        else stop_reason(finish, had_tool_calls=bool(raw_calls), cohere=cohere)
+    )
+    estimated_output = max(1, (len(text) + len(reasoning)) // 4)
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": matched,
+        "usage": usage_from_oci(usage, estimated_input, estimated_output),
+    }
+
+
+def _parse_args(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, dict):
+        return arguments
+    if not arguments:
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        # a model that emitted broken JSON: hand the raw text to the client rather than fail
+        return {"_raw_arguments": str(arguments)}
+    return value if isinstance(value, dict) else {"value": value}

@@ -1,0 +1,318 @@
+"""OCI stream chunks -> Anthropic SSE events: the streaming state machine. Pure, no I/O.
+
+Contract (DESIGN.md "Streaming is a state machine"): a :class:`StreamTranslator` is fed parsed
+OCI chunk dicts one at a time (:meth:`feed`) and returns the SSE bytes to send for each. It owns
+the block lifecycle: every content block is started once, receives deltas only while open, and is
+stopped once; blocks appear in the order the model produced them (thinking, text, tool_use);
+``message_start`` carries usage; :meth:`finish` closes the open block and emits exactly one
+``message_delta`` (stop_reason, cumulative usage) and one ``message_stop``.
+
+OCI quirks handled here (oci-genai-wire.md §8): empty first deltas; TEXT parts without ``text``;
+the finish event that still carries text or a repeated empty tool fragment; usage arriving in a
+separate event after the finish; tool calls with no per-call index, keyed by a new ``id`` (or a
+new ``name`` when the family sends no ids, like Gemini) with id-less fragments extending the open
+call; whole tool calls in one event (Grok, Gemini, Cohere); Cohere's terminal event repeating the
+full text and tool calls (never emitted twice).
+
+Hot path: a text delta costs one dict walk, one ``orjson.dumps`` and a bytes concatenation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from app.anthropic import sse
+from app.translate.from_oci import (
+    find_stop,
+    mint_id,
+    stop_reason,
+    thinking_signature,
+    usage_from_oci,
+)
+
+_TEXT, _THINKING, _TOOL = 1, 2, 3
+
+
+class StreamTranslator:
+    __slots__ = (
+        "_calls_emitted",
+        "_cohere",
+        "_cohere_text_seen",
+        "_cohere_tools_done",
+        "_estimated_input",
+        "_hold",
+        "_hold_len",
+        "_index",
+        "_message_id",
+        "_model",
+        "_open",
+        "_out_chars",
+        "_stops",
+        "_think_hash",
+        "_tool_args",
+        "_tool_oci_id",
+        "finish_reason",
+        "matched_stop",
+        "produced_content",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        model: str,
+        estimated_input: int,
+        cohere: bool = False,
+        stop_sequences: tuple[str, ...] = (),
+    ) -> None:
+        self._message_id = message_id
+        self._model = model
+        self._estimated_input = estimated_input
+        self._cohere = cohere
+        self._stops = stop_sequences
+        self._hold = ""
+        self._hold_len = max((len(s) for s in stop_sequences), default=1) - 1
+        self._index = -1
+        self._open = 0
+        self._out_chars = 0
+        self._calls_emitted = 0
+        self._think_hash: Any = None
+        self._tool_oci_id: str | None = None
+        self._tool_args = ""
+        self._cohere_text_seen = False
+        self._cohere_tools_done = False
+        #: OCI finish reason once seen (None: the stream has not finished)
+        self.finish_reason: str | None = None
+        #: the stop sequence the gateway matched; the caller should stop reading upstream
+        self.matched_stop: str | None = None
+        self.usage: dict[str, Any] | None = None
+        #: True once any content delta has been produced (time to first token)
+        self.produced_content = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> bytes:
+        return sse.event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": self._message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self._model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": self._estimated_input,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                        "output_tokens": 1,
+                    },
+                },
+            },
+        ) + sse.PING
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None or self.matched_stop is not None
+
+    def feed(self, chunk: dict[str, Any]) -> bytes:
+        """SSE bytes for one OCI chunk (may be empty)."""
+        if self._cohere:
+            return self._feed_cohere(chunk)
+        out = b""
+        if self.matched_stop is None:
+            msg = chunk.get("message")
+            if msg:
+                reasoning = msg.get("reasoningContent")
+                if reasoning:
+                    out += self._thinking(reasoning)
+                parts = msg.get("content")
+                if parts:
+                    for part in parts:
+                        text = part.get("text")
+                        if text and part.get("type", "TEXT") == "TEXT":
+                            out += self._text(text)
+                calls = msg.get("toolCalls")
+                if calls:
+                    for call in calls:
+                        out += self._tool_fragment(call, "finishReason" in chunk)
+        finish = chunk.get("finishReason")
+        if finish:
+            self.finish_reason = finish
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        return out
+
+    def finish(self) -> bytes:
+        """Close the open block; ``message_delta`` + ``message_stop``."""
+        out = b""
+        if self._hold and self.matched_stop is None:
+            out += self._emit_text(self._hold)
+            self._hold = ""
+        out += self._close()
+        if self.matched_stop is not None:
+            reason = "stop_sequence"
+        else:
+            reason = stop_reason(
+                self.finish_reason, had_tool_calls=self._calls_emitted > 0, cohere=self._cohere
+            )
+        usage = usage_from_oci(
+            self.usage, self._estimated_input, max(1, self._out_chars // 4)
+        )
+        out += sse.event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": self.matched_stop},
+                "usage": usage,
+            },
+        )
+        return out + sse.MESSAGE_STOP
+
+    def final_usage(self) -> dict[str, int]:
+        return usage_from_oci(self.usage, self._estimated_input, max(1, self._out_chars // 4))
+
+    # ---- blocks ----------------------------------------------------------------------------
+
+    def _close(self) -> bytes:
+        kind = self._open
+        if not kind:
+            return b""
+        self._open = 0
+        if kind == _THINKING:
+            sig = thinking_signature(self._think_hash.digest())
+            self._think_hash = None
+            return sse.delta(self._index, "signature_delta", "signature", sig) + sse.block_stop(
+                self._index
+            )
+        return sse.block_stop(self._index)
+
+    def _begin(self, kind: int, block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        return out + sse.event(
+            "content_block_start",
+            {"type": "content_block_start", "index": self._index, "content_block": block},
+        )
+
+    def _thinking(self, text: str) -> bytes:
+        out = b""
+        if self._open != _THINKING:
+            out = self._begin(_THINKING, {"type": "thinking", "thinking": "", "signature": ""})
+            self._think_hash = hashlib.sha256()
+        self._think_hash.update(text.encode())
+        self._out_chars += len(text)
+        self.produced_content = True
+        return out + sse.delta(self._index, "thinking_delta", "thinking", text)
+
+    def _text(self, text: str) -> bytes:
+        if not self._stops:
+            return self._emit_text(text)
+        buf = self._hold + text
+        hit = find_stop(buf, self._stops)
+        if hit is not None:
+            self.matched_stop = hit[1]
+            self._hold = ""
+            return self._emit_text(buf[: hit[0]]) if hit[0] else b""
+        # hold back what could be the start of a stop sequence split across chunks
+        cut = len(buf) - self._hold_len
+        if cut <= 0:
+            self._hold = buf
+            return b""
+        self._hold = buf[cut:]
+        return self._emit_text(buf[:cut])
+
+    def _emit_text(self, text: str) -> bytes:
+        out = b""
+        if self._open != _TEXT:
+            out = self._begin(_TEXT, {"type": "text", "text": ""})
+        self._out_chars += len(text)
+        self.produced_content = True
+        return out + sse.delta(self._index, "text_delta", "text", text)
+
+    def _open_tool(self, oci_id: str | None, name: str) -> bytes:
+        out = b""
+        if self._hold:
+            out += self._emit_text(self._hold)
+            self._hold = ""
+        self._tool_oci_id = oci_id
+        self._tool_args = ""
+        self._calls_emitted += 1
+        self.produced_content = True
+        return out + self._begin(
+            _TOOL, {"type": "tool_use", "id": oci_id or mint_id("toolu_"), "name": name,
+                    "input": {}}
+        )
+
+    def _args(self, fragment: str) -> bytes:
+        self._tool_args += fragment
+        self._out_chars += len(fragment)
+        return sse.delta(self._index, "input_json_delta", "partial_json", fragment)
+
+    def _tool_fragment(self, call: dict[str, Any], in_finish_event: bool) -> bytes:
+        oci_id = call.get("id")
+        name = call.get("name")
+        args = call.get("arguments") or ""
+        if not isinstance(args, str):
+            args = orjson.dumps(args).decode()
+        if self._open == _TOOL and oci_id and oci_id == self._tool_oci_id:
+            # same call again: a repeat of the whole call (skip) or a continuation
+            if args == self._tool_args or (in_finish_event and self._tool_args.endswith(args)):
+                return b""
+            return self._args(args) if args else b""
+        if oci_id or name:
+            out = self._open_tool(oci_id, name or "")
+            return out + self._args(args) if args else out
+        if self._open == _TOOL and args:
+            return self._args(args)
+        return b""  # an empty or orphan fragment (Llama's finish event repeats one)
+
+    # ---- COHERE ----------------------------------------------------------------------------
+
+    def _feed_cohere(self, chunk: dict[str, Any]) -> bytes:
+        out = b""
+        finish = chunk.get("finishReason")
+        if finish:
+            # terminal event: it repeats the full text and tool calls; take only what was
+            # not streamed before
+            if not self._cohere_text_seen and self.matched_stop is None and chunk.get("text"):
+                out += self._text(chunk["text"])
+            if not self._cohere_tools_done and self.matched_stop is None:
+                out += self._cohere_tools(chunk.get("toolCalls"))
+            self.finish_reason = finish
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            return out
+        if self.matched_stop is not None:
+            return out
+        text = chunk.get("text")
+        if text and not chunk.get("toolCalls"):
+            self._cohere_text_seen = True
+            out += self._text(text)
+        if chunk.get("toolCalls") and not self._cohere_tools_done:
+            out += self._cohere_tools(chunk["toolCalls"])
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        return out
+
+    def _cohere_tools(self, calls: Any) -> bytes:
+        if not calls:
+            return b""
+        self._cohere_tools_done = True
+        out = b""
+        for call in calls:
+            if not isinstance(call, dict):
+                continue
+            out += self._open_tool(None, str(call.get("name", "")))
+            params = call.get("parameters") or {}
+            out += self._args(orjson.dumps(params).decode())
+        return out

@@ -1,0 +1,305 @@
+"""Anthropic Messages request -> OCI ChatDetails (GENERIC format). Pure: no I/O, no metrics.
+
+Contract: :func:`to_oci` returns an :class:`OciRequest` whose ``body`` is the exact JSON object
+to sign and send to ``POST /20231130/actions/chat`` (oci-genai-wire.md §4, §5, §13), plus what
+the response translators need to know (stop sequences the gateway enforces itself, whether a
+forced tool was dropped). COHERE models are delegated to :mod:`app.translate.to_oci_cohere`.
+
+Decisions (the why):
+- ``role: system`` messages are folded into the leading SYSTEM message: every OCI family accepts
+  one system message first; not all accept one mid-conversation.
+- ``stop_sequences`` are matched by the gateway, not sent as OCI ``stop``: OCI drops the stop
+  string from the output and reports a plain ``stop`` finish, so a match could never be reported
+  as ``stop_reason: stop_sequence``. The stream translator cuts the text and the service cancels
+  the upstream call.
+- Thinking blocks in history are not forwarded (OCI cannot verify them and has no field for
+  them); server tools and unknown tool types are left out (peers.md #1).
+- Images inside tool results are sent as a USER message right after the TOOL messages, because
+  OCI TOOL messages are text for most families.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.anthropic.models import (
+    CountTokensRequest,
+    DocumentBlock,
+    ImageBlock,
+    MessagesRequest,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from app.catalog import Resolved
+from app.config import ModelSpec
+from app.errors import InvalidRequest
+from app.translate import content as c
+from app.translate.tool_schema import sanitize_schema
+
+import orjson
+
+
+@dataclass(slots=True)
+class OciRequest:
+    body: dict[str, Any]
+    stream: bool
+    max_tokens: int
+    stop_sequences: tuple[str, ...] = ()
+    tool_names: tuple[str, ...] = ()
+    #: options for spans/logs (semconv request attributes)
+    temperature: float | None = None
+    top_p: float | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_EFFORT = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH", "max": "HIGH",
+           "minimal": "MINIMAL", "none": "NONE"}
+
+
+def reasoning_effort(req: MessagesRequest | CountTokensRequest, spec: ModelSpec) -> str | None:
+    """``thinking`` / ``output_config.effort`` -> OCI ``reasoningEffort`` for models that take it.
+
+    A model whose catalog entry lacks ``reasoning`` never receives the field (Grok non-reasoning
+    models reject it with 400; peers.md #1).
+    """
+    if not spec.has("reasoning"):
+        return None
+    thinking = req.thinking
+    effort = req.output_config.effort if req.output_config else None
+    if thinking is not None and thinking.type == "disabled":
+        return None
+    if effort:
+        mapped = _EFFORT.get(effort.lower())
+        if mapped:
+            return mapped
+    if thinking is None:
+        return None
+    if thinking.type == "enabled":
+        budget = thinking.budget_tokens or 0
+        if budget < 4096:
+            return "LOW"
+        if budget < 16384:
+            return "MEDIUM"
+        return "HIGH"
+    if thinking.type == "adaptive":
+        return "MEDIUM"
+    return None
+
+
+def clamp_max_tokens(requested: int, spec: ModelSpec) -> int:
+    # 0 means "warm the cache only" on Anthropic; OCI needs at least one token.
+    return max(1, min(requested, spec.max_output_tokens))
+
+
+def custom_tools(req: MessagesRequest | CountTokensRequest) -> list[Any]:
+    """Client-executed tools only: server tools (web_search_…) and typed tools are left out."""
+    return [t for t in (req.tools or []) if t.is_custom]
+
+
+def structured_output(req: MessagesRequest | CountTokensRequest) -> dict[str, Any] | None:
+    fmt = req.output_config.format if req.output_config else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(
+        fmt.get("schema"), dict
+    ):
+        return fmt["schema"]
+    return None
+
+
+def schema_instruction(schema: dict[str, Any]) -> str:
+    return (
+        "Answer with a single JSON object and nothing else. It must match this JSON schema: "
+        + orjson.dumps(schema).decode()
+    )
+
+
+def serving_mode(spec: ModelSpec) -> dict[str, str]:
+    if spec.endpoint_id:
+        return {"servingType": "DEDICATED", "endpointId": spec.endpoint_id}
+    return {"servingType": "ON_DEMAND", "modelId": spec.model_id or ""}
+
+
+def to_oci(
+    req: MessagesRequest | CountTokensRequest, resolved: Resolved, compartment_id: str
+) -> OciRequest:
+    spec = resolved.spec
+    if spec.format == "COHERE":
+        from app.translate.to_oci_cohere import to_oci_cohere
+
+        return to_oci_cohere(req, resolved, compartment_id)
+    gemini = (spec.model_id or "").startswith("google.")
+    vision = spec.has("vision")
+    documents = spec.has("documents")
+    name = resolved.name
+
+    systems = c.system_texts(req)
+    schema = structured_output(req)
+    native_schema = schema is not None and spec.has("structured_output")
+    if schema is not None and not native_schema:
+        systems.append(schema_instruction(schema))
+
+    messages: list[dict[str, Any]] = []
+    if systems:
+        messages.append(
+            {"role": "SYSTEM", "content": [{"type": "TEXT", "text": "\n\n".join(systems)}]}
+        )
+    for msg in req.messages:
+        if msg.role == "system":
+            continue
+        if isinstance(msg.content, str):
+            role = "USER" if msg.role == "user" else "ASSISTANT"
+            messages.append({"role": role, "content": [{"type": "TEXT", "text": msg.content}]})
+            continue
+        if msg.role == "assistant":
+            _assistant(msg.content, messages)
+        else:
+            _user(msg.content, messages, name, vision, documents)
+
+    chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
+    tools = custom_tools(req) if spec.has("tools") else []
+    if tools:
+        chat["tools"] = [
+            {
+                "type": "FUNCTION",
+                "name": t.name,
+                "description": t.description or t.name,
+                "parameters": sanitize_schema(t.input_schema, gemini=gemini),
+            }
+            for t in tools
+        ]
+        choice = _tool_choice(req, {t.name for t in tools})
+        if choice is not None:
+            chat["toolChoice"] = choice
+        if req.tool_choice is not None and req.tool_choice.disable_parallel_tool_use:
+            chat["isParallelToolCalls"] = False
+    effort = reasoning_effort(req, spec)
+    if effort:
+        chat["reasoningEffort"] = effort
+    if native_schema and schema is not None:
+        chat["responseFormat"] = {
+            "type": "JSON_SCHEMA",
+            "jsonSchema": {"name": "response", "schema": sanitize_schema(schema, gemini=gemini)},
+        }
+
+    stream = False
+    max_tokens = 1
+    temperature = top_p = None
+    stops: tuple[str, ...] = ()
+    if isinstance(req, MessagesRequest):
+        stream = req.stream
+        max_tokens = clamp_max_tokens(req.max_tokens, spec)
+        chat["maxCompletionTokens" if spec.tokens_param == "max_completion_tokens"
+             else "maxTokens"] = max_tokens
+        temperature = spec.temperature if spec.temperature is not None else req.temperature
+        if temperature is not None:
+            chat["temperature"] = temperature
+        if req.top_p is not None:
+            chat["topP"] = top_p = req.top_p
+        if req.top_k is not None:
+            chat["topK"] = req.top_k
+        stops = tuple(s for s in (req.stop_sequences or []) if s)
+        if stream:
+            chat["isStream"] = True
+            chat["streamOptions"] = {"isIncludeUsage": True}
+    body = {
+        "compartmentId": compartment_id,
+        "servingMode": serving_mode(spec),
+        "chatRequest": chat,
+    }
+    return OciRequest(
+        body=body,
+        stream=stream,
+        max_tokens=max_tokens,
+        stop_sequences=stops,
+        tool_names=tuple(t.name for t in tools),
+        temperature=temperature,
+        top_p=top_p,
+    )
+
+
+def _tool_choice(
+    req: MessagesRequest | CountTokensRequest, available: set[str]
+) -> dict[str, str] | None:
+    tc = req.tool_choice
+    if tc is None:
+        return None
+    if tc.type == "auto":
+        return {"type": "AUTO"}
+    if tc.type == "any":
+        return {"type": "REQUIRED"}
+    if tc.type == "none":
+        return {"type": "NONE"}
+    if tc.name in available:
+        return {"type": "FUNCTION", "name": tc.name}
+    # the forced tool was a server tool we left out: let the model answer freely
+    return {"type": "AUTO"}
+
+
+def _assistant(blocks: list[Any], out: list[dict[str, Any]]) -> None:
+    parts: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for b in blocks:
+        if isinstance(b, TextBlock):
+            if b.text:
+                parts.append({"type": "TEXT", "text": b.text})
+        elif isinstance(b, ToolUseBlock):
+            calls.append(
+                {
+                    "id": b.id,
+                    "type": "FUNCTION",
+                    "name": b.name,
+                    "arguments": orjson.dumps(b.input).decode(),
+                }
+            )
+        # thinking / redacted_thinking / server-tool echoes: not forwarded
+    if not parts and not calls:
+        return
+    msg: dict[str, Any] = {"role": "ASSISTANT"}
+    if parts:
+        msg["content"] = parts
+    if calls:
+        msg["toolCalls"] = calls
+    out.append(msg)
+
+
+def _user(
+    blocks: list[Any], out: list[dict[str, Any]], model: str, vision: bool, documents: bool
+) -> None:
+    parts: list[dict[str, Any]] = []
+    tool_images: list[dict[str, Any]] = []
+    for b in blocks:
+        if isinstance(b, ToolResultBlock):
+            out.append(
+                {
+                    "role": "TOOL",
+                    "toolCallId": b.tool_use_id,
+                    "content": [{"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error)}],
+                }
+            )
+            for img in c.tool_result_images(b.content):
+                if vision:
+                    tool_images.append(
+                        {"type": "IMAGE", "imageUrl": {"url": c.image_url(img, model, vision)}}
+                    )
+                else:
+                    # an agent's Read of a PNG must not kill the session on a text-only model
+                    tool_images.append(
+                        {"type": "TEXT", "text": f"[image omitted: {model} cannot view images]"}
+                    )
+        elif isinstance(b, TextBlock):
+            if b.text:
+                parts.append({"type": "TEXT", "text": b.text})
+        elif isinstance(b, ImageBlock):
+            parts.append({"type": "IMAGE", "imageUrl": {"url": c.image_url(b, model, vision)}})
+        elif isinstance(b, DocumentBlock):
+            parts.append(c.document_part(b, model, documents))
+        elif getattr(b, "type", None) == "tool_use":
+            raise InvalidRequest("tool_use blocks are only allowed in assistant messages")
+    if tool_images:
+        out.append(
+            {"role": "USER", "content": [{"type": "TEXT", "text": "Images from the tool results:"},
+                                         *tool_images]}
+        )
+    if parts:
+        out.append({"role": "USER", "content": parts})
