@@ -232,15 +232,19 @@ async def read_chunks(
     reader = SseReader()
     content = resp.content
     loop = asyncio.get_running_loop()
-    last = loop.time()
+    last = next_ping = loop.time()
+    next_ping += ping_every
     while True:
+        now = loop.time()
         try:
             # one timer per socket read, not per event: asyncio.timeout is a cheap TimerHandle
-            async with asyncio.timeout(ping_every):
+            async with asyncio.timeout(min(last + idle, next_ping) - now):
                 data = await content.readany()
         except TimeoutError:
-            if loop.time() - last >= idle:
+            now = loop.time()
+            if now >= last + idle:
                 raise timeout_error(f"no data for {idle:g}s mid-stream") from None
+            next_ping = now + ping_every
             yield None
             continue
         except (aiohttp.ClientError, OSError) as err:
@@ -253,6 +257,7 @@ async def read_chunks(
                 yield tail
             return
         last = loop.time()
+        next_ping = last + ping_every
         try:
             events = reader.feed(data)
         except MalformedChunk as err:

@@ -1,0 +1,50 @@
+"""OCI Generative AI inference emulator for tests (``POST /20231130/actions/chat``).
+
+Public API::
+
+    from tests.fake_oci import FakeOCI, Scenario, make_test_key, tool_call
+
+    key = make_test_key(tmp_path)
+    with FakeOCI(public_keys={key.key_id: key.public_pem}) as fake:
+        fake.push(Scenario(text="Hi there", chunks=3))
+        ...  # point the gateway at fake.url with key.config_path
+        assert fake.requests[-1].body["chatRequest"]["isStream"]
+
+See ``server`` (HTTP surface), ``scenario`` (scripting), ``streams`` (event shapes) and
+``tokens`` (the deterministic token count).
+"""
+
+from .catalog import Catalog, ModelInfo
+from .keys import TestKey, make_test_key
+from .records import RecordedRequest
+from .scenario import (
+    Scenario,
+    ScenarioError,
+    ScenarioToolCall,
+    error_scenario,
+    inline_marker,
+    parse_inline_marker,
+    tool_call,
+)
+from .server import CHAT_PATH, FakeOCI
+from .tokens import ceil4, completion_tokens, prompt_tokens
+
+__all__ = [
+    "CHAT_PATH",
+    "Catalog",
+    "FakeOCI",
+    "ModelInfo",
+    "RecordedRequest",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioToolCall",
+    "TestKey",
+    "ceil4",
+    "completion_tokens",
+    "error_scenario",
+    "inline_marker",
+    "make_test_key",
+    "parse_inline_marker",
+    "prompt_tokens",
+    "tool_call",
+]
