@@ -43,8 +43,8 @@ if _workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(_dir, exist_ok=True)
 
 
-def child_exit(server, worker):  # type: ignore[no-untyped-def]
+def child_exit(server: object, worker: object) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(getattr(worker, "pid", 0))

@@ -185,7 +185,7 @@ class Gateway:
             raise prompt_too_long(estimate, window)
         permit = await self.limiter.acquire(key, stream=req.stream)
         try:
-            resp, target, span, t_sent = await self._open(oci, resolved, call, key, estimate)
+            resp, _target, span, t_sent = await self._open(oci, resolved, call, key, estimate)
         except BaseException:
             permit.release()
             raise

@@ -26,7 +26,8 @@ JSON = "application/json"
 
 
 def gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    gw: Gateway = request.app.state.gateway
+    return gw
 
 
 def new_request_id() -> str:

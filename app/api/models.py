@@ -2,7 +2,7 @@
 
 Contract: ids are the gateway model names of the config (what clients put in ``model``), with
 ``display_name``, ``created_at``, ``max_input_tokens`` and ``max_tokens``; pagination with
-``limit`` (1–1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
+``limit`` (1 to 1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
 """
 
 from __future__ import annotations

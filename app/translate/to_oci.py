@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from app.anthropic.models import (
     CountTokensRequest,
     DocumentBlock,
@@ -37,8 +39,6 @@ from app.config import ModelSpec
 from app.errors import InvalidRequest
 from app.translate import content as c
 from app.translate.tool_schema import sanitize_schema
-
-import orjson
 
 
 @dataclass(slots=True)
@@ -274,7 +274,9 @@ def _user(
                 {
                     "role": "TOOL",
                     "toolCallId": b.tool_use_id,
-                    "content": [{"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error)}],
+                    "content": [
+                        {"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error)}
+                    ],
                 }
             )
             for img in c.tool_result_images(b.content):
