@@ -30,6 +30,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,
         }
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:

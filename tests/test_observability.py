@@ -1,0 +1,208 @@
+"""Metrics, traces and logs checked with real components: gunicorn workers, a real Prometheus
+server (Debian's package), and an OTLP/HTTP receiver built on opentelemetry-proto."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.fake_oci import FakeOCI, Scenario, TestKey, completion_tokens
+from tests.harness import ALICE, free_port, write_config, write_keys
+from tests.procs import GatewayProcess
+from tests.sse_check import check_stream
+
+TEXT = "metrics are counted per model and per worker"
+
+
+def _post(url: str, model: str, stream: bool) -> httpx.Response:
+    # a new client per call: a new connection, so gunicorn spreads them over its workers
+    return httpx.post(url + "/v1/messages", headers={"x-api-key": ALICE}, timeout=30, json={
+        "model": model, "max_tokens": 50, "stream": stream,
+        "messages": [{"role": "user", "content": "count me"}]})
+
+
+def _samples(exposition: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in exposition.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_are_summed_over_gunicorn_workers(fake: FakeOCI, oci_key: TestKey,
+                                                  tmp_path: Path) -> None:
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          keys_file=write_keys(tmp_path))
+    fake.set_default(Scenario(text=TEXT))
+    n = 40
+    try:
+        with GatewayProcess(config, tmp_path, workers=2) as gw:
+            for i in range(n):
+                r = _post(gw.url, "grok" if i % 2 else "llama", stream=bool(i % 4 == 0))
+                assert r.status_code == 200
+            pids = {json.loads(line)["pid"] for line in gw.output().splitlines()
+                    if '"logger":"app.access"' in line}
+            exposition = httpx.get(gw.url + "/metrics").text
+    finally:
+        fake.set_default(None)
+    assert len(pids) >= 2, "all requests landed on one worker; the test proves nothing"
+    assert _samples(exposition, "gateway_requests_total", route="/v1/messages",
+                    status_class="2xx", key_id="alice") == n
+    per_answer = completion_tokens(TEXT, "", [])
+    assert _samples(exposition, "gateway_tokens_total", type="output") == n * per_answer
+    assert _samples(exposition, "gateway_tokens_total", type="output", model="grok",
+                    oci_model="xai.grok-4") == (n // 2) * per_answer
+    assert _samples(exposition, "gateway_active_streams") == 0
+    assert _samples(exposition, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == n
+    promtool = shutil.which("promtool")
+    if promtool:
+        check = subprocess.run([promtool, "check", "metrics"], input=exposition, text=True,
+                               capture_output=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus not installed")
+def test_real_prometheus_sees_exact_token_counts(fake: FakeOCI, oci_key: TestKey,
+                                                 tmp_path: Path) -> None:
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          keys_file=write_keys(tmp_path))
+    with GatewayProcess(config, tmp_path) as gw:
+        expected: dict[str, int] = {}
+        for i, (model, text) in enumerate([("grok", "alpha beta gamma"),
+                                           ("gemini", "a longer answer from gemini here"),
+                                           ("grok", "one more")] * 3):
+            fake.push(Scenario(text=text, usage={"promptTokens": 100 + i,
+                                                 "completionTokens": 10 + i,
+                                                 "totalTokens": 110 + 2 * i}))
+            r = _post(gw.url, model, stream=True)
+            assert check_stream(r.text)["usage"]["output_tokens"] == 10 + i
+            expected[model] = expected.get(model, 0) + 10 + i
+        prom_port = free_port()
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: oci-gateway\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{gw.port}']}}]\n")
+        prom = subprocess.Popen(
+            ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            got: dict[str, float] = {}
+            deadline = time.monotonic() + 40
+            query = 'sum by (model) (gateway_tokens_total{type="output"})'
+            while time.monotonic() < deadline:
+                try:
+                    r = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
+                                  params={"query": query}, timeout=2)
+                    got = {s["metric"]["model"]: float(s["value"][1])
+                           for s in r.json()["data"]["result"]}
+                    if got == expected:
+                        break
+                except (httpx.HTTPError, KeyError, ValueError):
+                    pass
+                time.sleep(0.5)
+        finally:
+            prom.terminate()
+            prom.wait(timeout=20)
+    assert got == expected
+
+
+class _OtlpReceiver(ThreadingHTTPServer):
+    spans: list[Any]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        body = self.rfile.read(int(self.headers["content-length"]))
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(body)
+        for rs in req.resource_spans:
+            resource = {a.key: a.value.string_value for a in rs.resource.attributes}
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    self.server.spans.append((resource, span))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _attr(span: Any, key: str) -> Any:
+    for a in span.attributes:
+        if a.key == key:
+            v = a.value
+            return {"string_value": v.string_value, "int_value": v.int_value,
+                    "double_value": v.double_value, "bool_value": v.bool_value,
+                    "array_value": [x.string_value for x in v.array_value.values]
+                    }[v.WhichOneof("value")]
+    return None
+
+
+def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
+                                            tmp_path: Path) -> None:
+    receiver = _OtlpReceiver(("127.0.0.1", 0), _Handler)
+    receiver.spans = []
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          keys_file=write_keys(tmp_path))
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_SERVICE_NAME": "gw-under-test", "OTEL_RESOURCE_ATTRIBUTES": "team=platform"}
+    try:
+        with GatewayProcess(config, tmp_path, env=env) as gw:
+            fake.push(Scenario(error={"status": 503}), Scenario(text="traced answer", chunks=3))
+            r = _post(gw.url, "grok", stream=True)
+            assert check_stream(r.text)["text"] == "traced answer"
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(
+                    [s for _, s in receiver.spans if s.name == "chat xai.grok-4"]) < 2:
+                time.sleep(0.1)
+            log = gw.output()
+    finally:
+        receiver.shutdown()
+    chats = [(res, s) for res, s in receiver.spans if s.name == "chat xai.grok-4"]
+    assert len(chats) == 2, [s.name for _, s in receiver.spans]
+    resource, failed = chats[0]
+    _, ok = chats[1]
+    assert resource["service.name"] == "gw-under-test" and resource["team"] == "platform"
+    assert failed.kind == 3 and ok.kind == 3  # SPAN_KIND_CLIENT
+    assert _attr(failed, "error.type") == "server_error" and _attr(failed, "gateway.attempt") == 1
+    expect = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "oci.genai",
+              "gen_ai.request.model": "xai.grok-4", "gen_ai.request.max_tokens": 50,
+              "gateway.model": "grok", "gateway.requested_model": "grok",
+              "gateway.client_key_id": "alice", "gateway.attempt": 2,
+              "oci.api_format": "GENERIC", "oci.serving_mode": "ON_DEMAND",
+              "oci.region": "us-chicago-1"}
+    for key, value in expect.items():
+        assert _attr(ok, key) == value, key
+    assert _attr(ok, "gen_ai.response.finish_reasons") == ["stop"]
+    assert _attr(ok, "gen_ai.usage.output_tokens") == completion_tokens("traced answer", "", [])
+    assert _attr(ok, "gen_ai.usage.input_tokens") > 0
+    assert _attr(ok, "gen_ai.response.id").startswith("msg_")
+    assert len(_attr(ok, "oci.opc_request_id")) >= 32
+    assert _attr(ok, "gen_ai.response.time_to_first_chunk") >= 0
+    # never prompt or completion text
+    for _, span in receiver.spans:
+        for a in span.attributes:
+            assert "count me" not in str(a.value) and "traced answer" not in str(a.value)
+    # a FastAPI server span is the parent, and the access log carries its trace id
+    servers = [s for _, s in receiver.spans if s.kind == 2]
+    assert servers and servers[0].trace_id == ok.trace_id
+    access = [json.loads(line) for line in log.splitlines() if '"logger":"app.access"' in line]
+    assert access[-1]["trace_id"] == ok.trace_id.hex()
