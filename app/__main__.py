@@ -129,7 +129,7 @@ def serve() -> int:
         log_config=None,
         access_log=False,
         timeout_keep_alive=75,
-        timeout_graceful_shutdown=600,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
     )
     return 0
 

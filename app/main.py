@@ -17,6 +17,8 @@ import contextlib
 import gc
 import logging
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api import count_tokens, messages, models, ops
+from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
 from app.api.deps import error_response, new_request_id
 from app.config import ConfigError, GatewayConfig, load_config
 from app.errors import GatewayError, NotFound
@@ -80,6 +83,33 @@ async def _watch_files(app: FastAPI, settings: Settings) -> None:
         log.info("config reloaded", extra={"models": sorted(config.models)})
 
 
+def _install_drain(app: FastAPI, settings: Settings) -> None:
+    """On SIGTERM: readiness turns false at once; streams still open when the graceful period
+    is nearly over are ended with an ``event: error`` before the server closes them.
+
+    The server's own handler (uvicorn's or gunicorn's worker) is chained: it stops accepting
+    new connections and waits for in-flight requests.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals can only be handled in the main thread (e.g. in-process test servers)
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        if not app.state.draining:
+            app.state.draining = True
+            deadline = max(0.5, settings.graceful_timeout - 2.0)
+            loop.call_soon_threadsafe(
+                loop.call_later, deadline, app.state.gateway.abort_streams)
+            log.info("SIGTERM: draining", extra={"grace_seconds": settings.graceful_timeout,
+                                                 "open_streams": len(
+                                                     app.state.gateway.stream_tasks)})
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def _check_reloadable(old: GatewayConfig, new: GatewayConfig) -> None:
     if old.oci.auth != new.oci.auth or old.oci.config_file != new.oci.config_file or (
         old.oci.profile != new.oci.profile
@@ -115,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_files(app, settings))
+        _install_drain(app, settings)
         gc.collect()
         gc.freeze()  # start-up objects never need scanning again (DESIGN.md perf notes)
         try:
@@ -135,9 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = None
     app.add_api_route("/v1/messages", messages.create_message, methods=["POST"],
-                      include_in_schema=False)
+                      openapi_extra=messages_openapi(), summary="Create a message")
     app.add_api_route("/v1/messages/count_tokens", count_tokens.count_tokens, methods=["POST"],
-                      include_in_schema=False)
+                      openapi_extra=count_tokens_openapi(), summary="Count tokens")
     app.add_api_route("/v1/models", models.list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", models.get_model, methods=["GET"])
     app.add_api_route("/", ops.root, methods=["GET", "HEAD"], include_in_schema=False)
@@ -145,6 +176,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/readyz", ops.readyz, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/metrics", ops.metrics, methods=["GET"], include_in_schema=False)
     _install_error_handlers(app)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_components(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if tracing.setup_tracing():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -35,6 +35,7 @@ from app.config import GatewayConfig
 from app.errors import (
     GatewayError,
     InvalidRequest,
+    Overloaded,
     PermissionDenied,
     error_event,
     prompt_too_long,
@@ -102,7 +103,15 @@ class Gateway:
         self.calibrator = Calibrator()
         self.region = region or config.oci.region or ""
         self.demo = demo
-        self.inflight = 0
+        #: tasks serving open streams, so a shutdown can end them with an error event
+        self.stream_tasks: set[asyncio.Task[Any]] = set()
+        self.aborting = False
+
+    def abort_streams(self) -> None:
+        """End every open stream with ``event: error`` (the drain period is over)."""
+        self.aborting = True
+        for task in list(self.stream_tasks):
+            task.cancel("gateway shutting down")
 
     def swap_config(self, config: GatewayConfig) -> None:
         """Use a new config for new requests; in-flight ones keep the objects they hold."""
@@ -350,6 +359,9 @@ class Gateway:
         error: GatewayError | None = None
         timeouts = self.config.oci.timeouts
         ping_every = self.config.server.ping_interval
+        task = asyncio.current_task()
+        if task is not None:
+            self.stream_tasks.add(task)
         try:
             yield translator.start()
             async for events in read_chunks(resp, idle=timeouts.idle, ping_every=ping_every):
@@ -386,11 +398,24 @@ class Gateway:
                 "request_id": call.request_id, "error_type": call.error_type,
                 "opc_request_id": call.opc_request_id})
             yield error_event(err)
-        except (asyncio.CancelledError, GeneratorExit):
+        except asyncio.CancelledError:
+            if self.aborting and task is not None and task.cancelling():
+                # shutdown, not the client: tell the client before the connection closes
+                task.uncancel()
+                error = Overloaded("the gateway is restarting; please retry")
+                call.error_type = "shutdown"
+                yield error_event(error)
+                return
             call.error_type = "cancelled"
             call.status = 499  # nginx's "client closed request", for the access log only
             raise
+        except GeneratorExit:
+            call.error_type = "cancelled"
+            call.status = 499
+            raise
         finally:
+            if task is not None:
+                self.stream_tasks.discard(task)
             # close, not release: an unfinished body must not go back to the pool, and closing
             # tells OCI to stop generating (and billing) at once
             resp.close()

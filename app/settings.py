@@ -20,3 +20,5 @@ class Settings(BaseSettings):
     oci_endpoint: str | None = None
     #: seconds between checks of the config and keys files for changes (0 disables)
     reload_interval: float = 2.0
+    #: seconds in-flight streams may run after SIGTERM (gunicorn's graceful_timeout too)
+    graceful_timeout: float = 600.0

@@ -6,6 +6,8 @@ gunicorn stops accepting; uvicorn lets in-flight streams finish within the grace
 
 from __future__ import annotations
 
+import os
+
 from uvicorn.workers import UvicornWorker
 
 
@@ -15,5 +17,6 @@ class GatewayWorker(UvicornWorker):
         "http": "httptools",
         "log_config": None,
         "access_log": False,
-        "timeout_keep_alive": 75,
+        "timeout_keep_alive": int(os.environ.get("GATEWAY_KEEPALIVE", "75")),
+        "timeout_graceful_shutdown": int(float(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "600"))),
     }

@@ -92,8 +92,19 @@ def document_part(block: DocumentBlock, model: str, documents: bool) -> dict[str
     raise InvalidRequest(f"document source type {kind!r} is not supported by this gateway")
 
 
-def tool_result_text(content: object, is_error: bool | None) -> str:
-    """The text of a tool result; images are handled by the caller. Errors are flagged."""
+def image_note(count: int, model: str, vision: bool) -> str:
+    """What a tool result's text says about its images (sent separately, or not at all)."""
+    if not count:
+        return ""
+    images = "1 image" if count == 1 else f"{count} images"
+    if vision:
+        return f"[{images} from this tool result: see the next user message]"
+    # an agent's Read of a PNG must not kill the session on a text-only model
+    return f"[{images} omitted: {model} cannot view images]"
+
+
+def tool_result_text(content: object, is_error: bool | None, note: str = "") -> str:
+    """The text of a tool result plus ``note`` (see :func:`image_note`). Errors are flagged."""
     if content is None:
         text = ""
     elif isinstance(content, str):
@@ -113,6 +124,8 @@ def tool_result_text(content: object, is_error: bool | None) -> str:
                     if isinstance(inner, dict) and isinstance(inner.get("text"), str):
                         pieces.append(inner["text"])
         text = "\n".join(pieces)
+    if note:
+        text = f"{text}\n{note}" if text else note
     if not text:
         text = "(no output)"
     if is_error:

@@ -53,6 +53,7 @@ class StreamTranslator:
         "_stops",
         "_think_hash",
         "_tool_args",
+        "_tool_name",
         "_tool_oci_id",
         "finish_reason",
         "matched_stop",
@@ -82,6 +83,7 @@ class StreamTranslator:
         self._calls_emitted = 0
         self._think_hash: Any = None
         self._tool_oci_id: str | None = None
+        self._tool_name = ""
         self._tool_args = ""
         self._cohere_text_seen = False
         self._cohere_tools_done = False
@@ -245,6 +247,7 @@ class StreamTranslator:
             out += self._emit_text(self._hold)
             self._hold = ""
         self._tool_oci_id = oci_id
+        self._tool_name = name
         self._tool_args = ""
         self._calls_emitted += 1
         self.produced_content = True
@@ -264,7 +267,13 @@ class StreamTranslator:
         args = call.get("arguments") or ""
         if not isinstance(args, str):
             args = orjson.dumps(args).decode()
-        if self._open == _TOOL and oci_id and oci_id == self._tool_oci_id:
+        if self._open == _TOOL and (
+            (oci_id and oci_id == self._tool_oci_id)
+            # a family that sends ids may repeat the name (not the id) on later fragments;
+            # families without ids (Gemini) start every call with its name, so only a
+            # name-only fragment after an id'd call is a continuation
+            or (not oci_id and name and self._tool_oci_id and name == self._tool_name)
+        ):
             # same call again: a repeat of the whole call (skip) or a continuation
             if args == self._tool_args or (in_finish_event and self._tool_args.endswith(args)):
                 return b""

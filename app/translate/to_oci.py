@@ -14,8 +14,10 @@ Decisions (the why):
   the upstream call.
 - Thinking blocks in history are not forwarded (OCI cannot verify them and has no field for
   them); server tools and unknown tool types are left out (peers.md #1).
-- Images inside tool results are sent as a USER message right after the TOOL messages, because
-  OCI TOOL messages are text for most families.
+- Images inside tool results are sent in a USER message right after the TOOL messages (with the
+  user's own blocks of that turn), because OCI TOOL messages are text for most families; the TOOL
+  text says so. A model without vision gets a placeholder in the TOOL text instead: an agent's
+  Read of a PNG must not fail the whole turn.
 """
 
 from __future__ import annotations
@@ -270,25 +272,21 @@ def _user(
     tool_images: list[dict[str, Any]] = []
     for b in blocks:
         if isinstance(b, ToolResultBlock):
+            images = c.tool_result_images(b.content)
+            note = c.image_note(len(images), model, vision)
             out.append(
                 {
                     "role": "TOOL",
                     "toolCallId": b.tool_use_id,
-                    "content": [
-                        {"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error)}
-                    ],
+                    "content": [{"type": "TEXT",
+                                 "text": c.tool_result_text(b.content, b.is_error, note)}],
                 }
             )
-            for img in c.tool_result_images(b.content):
-                if vision:
-                    tool_images.append(
-                        {"type": "IMAGE", "imageUrl": {"url": c.image_url(img, model, vision)}}
-                    )
-                else:
-                    # an agent's Read of a PNG must not kill the session on a text-only model
-                    tool_images.append(
-                        {"type": "TEXT", "text": f"[image omitted: {model} cannot view images]"}
-                    )
+            if vision:
+                tool_images.extend(
+                    {"type": "IMAGE", "imageUrl": {"url": c.image_url(img, model, vision)}}
+                    for img in images
+                )
         elif isinstance(b, TextBlock):
             if b.text:
                 parts.append({"type": "TEXT", "text": b.text})
@@ -299,9 +297,7 @@ def _user(
         elif getattr(b, "type", None) == "tool_use":
             raise InvalidRequest("tool_use blocks are only allowed in assistant messages")
     if tool_images:
-        out.append(
-            {"role": "USER", "content": [{"type": "TEXT", "text": "Images from the tool results:"},
-                                         *tool_images]}
-        )
+        # one USER message: the tool results' images first, then the user's own blocks
+        parts = [{"type": "TEXT", "text": "Images from the tool results:"}, *tool_images, *parts]
     if parts:
         out.append({"role": "USER", "content": parts})

@@ -140,7 +140,8 @@ def _user_parts(
                         f"tool_result {b.tool_use_id!r} does not answer any tool_use in the "
                         "conversation"
                     )
-                text = c.tool_result_text(b.content, b.is_error)
+                note = c.image_note(len(c.tool_result_images(b.content)), model, vision=False)
+                text = c.tool_result_text(b.content, b.is_error, note)
                 results.append({"call": call, "outputs": [{"output": text}]})
         texts = _text_of([b for b in content if not isinstance(b, ToolResultBlock)], model)
     else:

@@ -1,10 +1,12 @@
 """Prompt token estimation, calibrated per model from what OCI reports. No I/O.
 
 Contract: :func:`raw_estimate` counts an OCI chat request body with a tokenizer-free rule
-(characters of text / 4, a small per-message overhead, a fixed cost per image). A
-:class:`Calibrator` keeps, per gateway model, a moving ratio between the ``promptTokens`` OCI
-actually reported and that raw estimate (learned while serving), and :meth:`Calibrator.estimate`
-applies it. Used for ``count_tokens``, the ``message_start`` usage, and the context-window check.
+(characters of text / 4, a small per-message overhead, images by their pixel size when the data
+URL's header tells it -- Anthropic's ``width * height / 750``, between 85 and 1600 -- else a fixed
+1000). A :class:`Calibrator` keeps, per gateway model, a moving ratio between the
+``promptTokens`` OCI actually reported and that raw estimate (learned while serving), and
+:meth:`Calibrator.estimate` applies it. Used for ``count_tokens``, the ``message_start`` usage,
+and the context-window check.
 
 Why no real tokenizer: the served models use different tokenizers (Llama, Grok, Gemini,
 Cohere, OpenAI), none of which ships offline for all of them; a calibrated linear estimate
@@ -14,18 +16,23 @@ tracks each model's reported counts closely for the text-heavy prompts Claude Co
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-IMAGE_TOKENS = 1000
+IMAGE_TOKENS = 1000  #: an image whose size cannot be read (URL, unknown format)
+IMAGE_MIN_TOKENS = 85
+IMAGE_MAX_TOKENS = 1600  # Anthropic scales larger images down to ~1.15 megapixels
 MESSAGE_OVERHEAD = 4
-_TEXT_KEYS = ("text", "arguments", "message", "preambleOverride")
+# "output": COHERE toolResults outputs ({"output": text}, as app.translate.to_oci_cohere builds)
+_TEXT_KEYS = ("text", "arguments", "message", "preambleOverride", "output")
 
 
 def raw_estimate(body: dict[str, Any]) -> int:
     chat = body.get("chatRequest") or {}
     chars = 0
     messages = 0
-    images = 0
+    image_tokens = 0
     stack: list[Any] = [chat.get("messages"), chat.get("chatHistory"), chat.get("toolResults")]
     for key in ("message", "preambleOverride"):
         value = chat.get(key)
@@ -40,7 +47,7 @@ def raw_estimate(body: dict[str, Any]) -> int:
             if "role" in node:
                 messages += 1
             if node.get("type") == "IMAGE":
-                images += 1
+                image_tokens += image_estimate(node.get("imageUrl"))
                 continue
             for k, v in node.items():
                 if isinstance(v, str):
@@ -54,7 +61,78 @@ def raw_estimate(body: dict[str, Any]) -> int:
     tools = chat.get("tools")
     if tools:
         chars += _json_len(tools)
-    return (chars + 3) // 4 + messages * MESSAGE_OVERHEAD + images * IMAGE_TOKENS
+    return (chars + 3) // 4 + messages * MESSAGE_OVERHEAD + image_tokens
+
+
+def image_estimate(image_url: Any) -> int:
+    """Tokens of one OCI IMAGE part, from the pixel size in its ``data:`` URL when readable."""
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    size = image_size(url) if isinstance(url, str) else None
+    if size is None:
+        return IMAGE_TOKENS
+    width, height = size
+    return max(IMAGE_MIN_TOKENS, min(IMAGE_MAX_TOKENS, -(-width * height // 750)))
+
+
+def image_size(url: str) -> tuple[int, int] | None:
+    """(width, height) of a base64 PNG/GIF/JPEG/WebP data URL, reading only its header."""
+    if not url.startswith("data:"):
+        return None
+    comma = url.find(",", 0, 100)
+    if comma < 0 or not url[:comma].endswith(";base64"):
+        return None
+    # JPEG dimensions can sit behind EXIF data: read up to 64 KiB of the file, no more
+    b64 = url[comma + 1: comma + 1 + 87384]
+    try:
+        head = base64.b64decode(b64[: len(b64) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return None
+    return _png(head) or _gif(head) or _webp(head) or _jpeg(head)
+
+
+def _png(b: bytes) -> tuple[int, int] | None:
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24:
+        return int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+    return None
+
+
+def _gif(b: bytes) -> tuple[int, int] | None:
+    if b[:4] == b"GIF8" and len(b) >= 10:
+        return int.from_bytes(b[6:8], "little"), int.from_bytes(b[8:10], "little")
+    return None
+
+
+def _webp(b: bytes) -> tuple[int, int] | None:
+    if b[:4] != b"RIFF" or b[8:12] != b"WEBP" or len(b) < 30:
+        return None
+    kind = b[12:16]
+    if kind == b"VP8X":
+        return 1 + int.from_bytes(b[24:27], "little"), 1 + int.from_bytes(b[27:30], "little")
+    if kind == b"VP8 ":
+        return (int.from_bytes(b[26:28], "little") & 0x3FFF,
+                int.from_bytes(b[28:30], "little") & 0x3FFF)
+    if kind == b"VP8L":
+        bits = int.from_bytes(b[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    return None
+
+
+def _jpeg(b: bytes) -> tuple[int, int] | None:
+    if b[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(b[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(b[i + 7:i + 9], "big"), int.from_bytes(b[i + 5:i + 7], "big")
+        i += 2 + length
+    return None
 
 
 def _json_len(value: Any) -> int:

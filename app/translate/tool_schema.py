@@ -1,14 +1,20 @@
 """Make Anthropic tool JSON Schemas acceptable to OCI-hosted models. Pure functions.
 
 Contract: :func:`sanitize_schema` returns a new schema (the input is not modified) that
-- has no ``$schema``/``$id``/``$comment`` and no ``$ref``/``$defs``/``definitions`` (references
-  are inlined; a recursive reference is cut to ``{"type": "object"}`` after one expansion),
-- has nullable unions collapsed (``anyOf: [X, {type: null}]`` -> X, ``type: [T, "null"]`` -> T),
-  and other ``anyOf``/``oneOf`` reduced to their first branch (several OCI models reject them;
-  the alternatives are named in the description so the model still knows),
+- has no ``$schema``/``$id``/``$comment`` and no ``$ref``/``$defs``/``definitions`` (local
+  references -- ``#/$defs/X``, ``#/definitions/X``, any ``#/...`` JSON pointer, ``#`` -- are
+  inlined, chains followed; a recursive or unresolvable reference becomes ``{"type": "object"}``
+  after one expansion),
+- has nullable unions collapsed (``anyOf: [X, {type: null}]`` -> X, ``type: [T, "null"]`` -> T,
+  ``null`` removed from enums); a union of same-type scalar branches becomes one schema with the
+  merged ``enum`` (so no allowed value is lost); any other ``anyOf``/``oneOf`` is reduced to its
+  first branch, the other branch types named in the description (several OCI models reject
+  unions),
 - has ``items`` on every array, ``const`` turned into a one-value ``enum``,
 - lacks keywords OCI models reject (``propertyNames``, ``patternProperties``, conditionals, …;
-  Gemini additionally rejects ``additionalProperties`` and numeric exclusivity),
+  Gemini additionally rejects ``additionalProperties``, numeric exclusivity, ``default``,
+  ``title`` and formats other than ``date-time``/``enum``/``float``/``double``/``int32``/
+  ``int64``),
 while keeping types, properties, required, enums, descriptions, defaults and formats.
 :func:`cohere_parameter_definitions` flattens a schema to COHERE v1 ``parameterDefinitions``.
 
@@ -19,6 +25,7 @@ oci-genai-wire.md §5/§6 and peers' reports (peers.md "What users ask for" #5).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -38,17 +45,18 @@ _GEMINI_DROP = frozenset(
 _SCHEMA_MAPS = ("properties",)
 _SCHEMA_LISTS = ("allOf",)
 _MAX_DEPTH = 32
+_MAX_REF_HOPS = 8
+# the formats Gemini's function-declaration schema accepts, per type
+_GEMINI_FORMATS = {"string": ("enum", "date-time"), "number": ("float", "double"),
+                   "integer": ("int32", "int64")}
 
 
 def sanitize_schema(schema: dict[str, Any] | None, *, gemini: bool = False) -> dict[str, Any]:
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    defs: dict[str, Any] = {}
-    for key in ("$defs", "definitions"):
-        if isinstance(schema.get(key), dict):
-            defs.update({f"#/{key}/{k}": v for k, v in schema[key].items()})
-    drop = _ALWAYS_DROP | _GEMINI_DROP if gemini else _ALWAYS_DROP
-    out = _clean(schema, defs, drop, (), 0)
+    ctx = _Ctx(root=schema, drop=_ALWAYS_DROP | _GEMINI_DROP if gemini else _ALWAYS_DROP,
+               gemini=gemini)
+    out = _clean(schema, ctx, (), 0)
     if out.get("type") != "object":
         out = {"type": "object", "properties": out.get("properties", {}), **(
             {"required": out["required"]} if "required" in out else {}
@@ -57,86 +65,162 @@ def sanitize_schema(schema: dict[str, Any] | None, *, gemini: bool = False) -> d
     return out
 
 
-def _resolve(node: dict[str, Any], defs: dict[str, Any], seen: tuple[str, ...]) -> Any:
-    ref = node.get("$ref")
-    if not isinstance(ref, str):
-        return node, seen
-    if ref in seen or ref not in defs:
-        # recursive or external reference: keep a permissive object
-        desc = node.get("description")
-        return ({"type": "object", **({"description": desc} if desc else {})}, seen)
-    target = dict(defs[ref])
-    # sibling keywords next to $ref (description, default) win over the target's
-    for k, v in node.items():
-        if k != "$ref":
-            target[k] = v
-    return target, (*seen, ref)
+class _Ctx:
+    __slots__ = ("drop", "gemini", "root")
+
+    def __init__(self, root: dict[str, Any], drop: frozenset[str], gemini: bool) -> None:
+        self.root = root
+        self.drop = drop
+        self.gemini = gemini
 
 
-def _clean(
-    node: Any, defs: dict[str, Any], drop: frozenset[str], seen: tuple[str, ...], depth: int
-) -> dict[str, Any]:
+def _pointer(root: dict[str, Any], ref: str) -> Any:
+    """The node a local reference (``#``, ``#/$defs/X``, ``#/properties/a``) points at."""
+    if ref == "#":
+        return root
+    if not ref.startswith("#/"):
+        return None  # remote, $id or $anchor reference: not resolvable offline
+    node: Any = root
+    for raw in ref[2:].split("/"):
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _resolve(node: dict[str, Any], ctx: _Ctx, seen: tuple[str, ...]
+             ) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Follow ``$ref`` chains; siblings of a ``$ref`` (description, default) win."""
+    for _ in range(_MAX_REF_HOPS):
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return node, seen
+        target = _pointer(ctx.root, ref)
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if ref in seen or not isinstance(target, dict):
+            # recursive or unresolvable reference: keep a permissive object
+            desc = siblings.get("description")
+            return {"type": "object", **({"description": desc} if desc else {})}, seen
+        node = {**target, **siblings}
+        seen = (*seen, ref)
+    return {"type": "object"}, seen
+
+
+def _clean(node: Any, ctx: _Ctx, seen: tuple[str, ...], depth: int) -> dict[str, Any]:
     if not isinstance(node, dict):
         return {}
     if depth > _MAX_DEPTH:
         return {"type": "object"}
-    node, seen = _resolve(node, defs, seen)
-    if "$ref" in node:  # a reference to a reference
-        node, seen = _resolve(node, defs, seen)
+    node, seen = _resolve(node, ctx, seen)
     node = _collapse_union(node)
+    drop = ctx.drop
     out: dict[str, Any] = {}
+    nullable = False
     for key, value in node.items():
         if key in drop or key == "$ref" or key in ("anyOf", "oneOf"):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {
-                name: _clean(sub, defs, drop, seen, depth + 1) for name, sub in value.items()
+                name: _clean(sub, ctx, seen, depth + 1) for name, sub in value.items()
             }
         elif key == "items":
             if isinstance(value, dict):
-                out[key] = _clean(value, defs, drop, seen, depth + 1)
+                out[key] = _clean(value, ctx, seen, depth + 1)
             elif isinstance(value, list) and value:  # tuple form: keep the first
-                out[key] = _clean(value[0], defs, drop, seen, depth + 1)
+                out[key] = _clean(value[0], ctx, seen, depth + 1)
         elif key == "additionalProperties" and isinstance(value, dict):
-            out[key] = _clean(value, defs, drop, seen, depth + 1)
+            out[key] = _clean(value, ctx, seen, depth + 1)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
             merged: dict[str, Any] = {}
             for sub in value:
-                merged.update(_clean(sub, defs, drop, seen, depth + 1))
+                merged.update(_clean(sub, ctx, seen, depth + 1))
             for k, v in merged.items():
                 out.setdefault(k, v)
         elif key == "const":
-            out["enum"] = [value]
+            out.setdefault("enum", [value])
         elif key == "type" and isinstance(value, list):
             types = [t for t in value if t != "null"]
+            nullable = len(types) < len(value)
             out["type"] = types[0] if types else "string"
         elif key == "required" and isinstance(value, list):
             out[key] = [r for r in value if isinstance(r, str)]
         else:
             out[key] = value
+    if nullable or isinstance(out.get("enum"), list):
+        _drop_null_enum(out)
     if out.get("type") == "array" and "items" not in out:
         out["items"] = {}
     if "properties" in out and "type" not in out:
         out["type"] = "object"
     if "required" in out and "properties" in out:
         out["required"] = [r for r in out["required"] if r in out["properties"]]
+    if ctx.gemini and "format" in out and out["format"] not in _GEMINI_FORMATS.get(
+        str(out.get("type")), ()
+    ):
+        del out["format"]  # Gemini rejects formats it does not know (e.g. "uri")
     return out
 
 
+def _drop_null_enum(out: dict[str, Any]) -> None:
+    enum = out.get("enum")
+    if isinstance(enum, list) and None in enum:
+        values = [v for v in enum if v is not None]
+        if values:
+            out["enum"] = values
+        else:
+            del out["enum"]
+
+
+def _is_null(branch: Any) -> bool:
+    return isinstance(branch, dict) and (
+        branch.get("type") == "null" or branch.get("const", 0) is None
+        or branch.get("enum") == [None]
+    )
+
+
+_SCALARS = frozenset({"string", "integer", "number", "boolean"})
+
+
 def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf``/``oneOf`` -> one schema: nulls dropped, same-type enums merged, else first."""
     for key in ("anyOf", "oneOf"):
         branches = node.get(key)
         if not isinstance(branches, list) or not branches:
             continue
-        real = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+        rest = {k: v for k, v in node.items() if k != key}
+        real = [b if isinstance(b, dict) else {} for b in branches if not _is_null(b)]
         if not real:
-            continue
-        first = real[0] if isinstance(real[0], dict) else {}
-        merged = {k: v for k, v in node.items() if k not in (key,)}
-        for k, v in first.items():
+            return rest
+        merged = dict(rest)
+        for k, v in real[0].items():
             merged.setdefault(k, v)
-        if len(real) > 1:
-            kinds = [str(b.get("type", "value")) for b in real if isinstance(b, dict)]
+        if len(real) == 1:
+            return merged
+        kinds = list(dict.fromkeys(str(b.get("type", "value")) for b in real))
+        scalar_only = all(
+            b.get("type") in _SCALARS and not {"properties", "items"} & b.keys() for b in real
+        )
+        if len(kinds) == 1 and scalar_only:
+            # e.g. Claude Code's TaskUpdate.status: anyOf [{enum: [a, b, c]}, {const: d}]
+            values: list[Any] = []
+            for b in real:
+                if "enum" in b and isinstance(b["enum"], list):
+                    values.extend(b["enum"])
+                elif "const" in b:
+                    values.append(b["const"])
+                else:
+                    values = []  # one branch takes any value of the type: no enum at all
+                    break
+            merged.pop("const", None)
+            merged.pop("enum", None)
+            if values:
+                merged["enum"] = list(dict.fromkeys(values))
+            return merged
+        if len(kinds) > 1:
             note = f"(accepts one of: {', '.join(kinds)})"
             desc = merged.get("description")
             merged["description"] = f"{desc} {note}" if desc else note
