@@ -131,7 +131,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await client.start()
         region = config.oci.region or auth.region
         app.state.keys = keys
-        app.state.gateway = Gateway(config, client, Limiter(), region, demo=auth.mode == "demo")
+        limiter: Limiter = Limiter()
+        if config.limits.redis_url:
+            from app.security.redis_limits import RedisLimiter
+
+            limiter = RedisLimiter(config.limits.redis_url)
+        app.state.gateway = Gateway(config, client, limiter, region, demo=auth.mode == "demo")
         app.state.draining = False
         if not keys.enabled:
             log.warning("client_auth.api_keys_file is not set: the gateway is OPEN to anyone "
@@ -154,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
             await client.close()
+            await limiter.close()
             tracing.shutdown_tracing()
 
     app = FastAPI(
