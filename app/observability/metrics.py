@@ -8,6 +8,8 @@ Contract:
 - Every label value is bounded: model names come from the catalog (the gateway model name, the
   alias pattern that matched, the OCI model id), key ids from the keys file, error types from
   :data:`UPSTREAM_ERROR_TYPES`, routes from the router's templates. Never a raw client string.
+- ``GATEWAY_METRICS=0`` (read at import) swaps every metric for a no-op, for benchmarks that
+  price the metrics; ``/metrics`` then exposes only the process collectors.
 - Under gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set before this
   module is imported (the gunicorn config does it); ``/metrics`` then sums all workers. Gauges use
   ``livesum`` so a dead worker's open streams disappear with it.
@@ -148,6 +150,31 @@ CONFIG_RELOADS = Counter(
     "Config and keys file reloads. result: ok|error.",
     ["file", "result"],
 )
+
+
+class _Noop:
+    """Stands in for a metric when metrics are off: same calls, no work."""
+
+    def labels(self, *args: object, **kwargs: object) -> _Noop:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no"):
+    _NOOP = _Noop()
+    TOKEN_USAGE = OPERATION_DURATION = TIME_TO_FIRST_CHUNK = _NOOP  # type: ignore[assignment]
+    TOKENS = REQUESTS = UPSTREAM_ERRORS = UPSTREAM_RETRIES = _NOOP  # type: ignore[assignment]
+    UPSTREAM_FAILOVERS = ACTIVE_STREAMS = REQUEST_DURATION = _NOOP  # type: ignore[assignment]
+    TIME_TO_FIRST_TOKEN = OVERHEAD = RATE_LIMITED = CLIENT_ERRORS = _NOOP  # type: ignore[assignment]
+    RATELIMIT_BACKEND_ERRORS = CONFIG_RELOADS = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:
