@@ -27,8 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api import count_tokens, messages, models, ops
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
+from app.api import count_tokens, messages, models, ops
 from app.api.deps import error_response, new_request_id
 from app.config import ConfigError, GatewayConfig, load_config
 from app.errors import GatewayError, NotFound

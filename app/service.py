@@ -388,7 +388,7 @@ class Gateway:
             yield translator.finish()
             self._account(call, resolved, raw, translator.usage, translator.final_usage(),
                           None, permit)
-            call.stop_reason = _stop_of(translator)
+            call.stop_reason = translator.stop_reason
         except GatewayError as err:
             error = err
             call.error_type = err.upstream_kind or err.error_type
@@ -398,6 +398,12 @@ class Gateway:
                 "request_id": call.request_id, "error_type": call.error_type,
                 "opc_request_id": call.opc_request_id})
             yield error_event(err)
+        except Exception as exc:  # a bug or an unforeseen upstream shape: end the stream cleanly
+            error = GatewayError("the gateway failed while translating the stream")
+            call.error_type = "other"
+            log.error("stream translation failed", extra={
+                "request_id": call.request_id, "error_class": type(exc).__name__})
+            yield error_event(error)
         except asyncio.CancelledError:
             if self.aborting and task is not None and task.cancelling():
                 # shutdown, not the client: tell the client before the connection closes
@@ -472,14 +478,6 @@ def _finish_of(chat: dict[str, Any]) -> str | None:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         return choices[0].get("finishReason")
     return None
-
-
-def _stop_of(t: StreamTranslator) -> str:
-    from app.translate.from_oci import stop_reason
-
-    if t.matched_stop is not None:
-        return "stop_sequence"
-    return stop_reason(t.finish_reason, had_tool_calls=False)
 
 
 def _check_depth(data: Any, limit: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import httpx
 import pytest
@@ -278,3 +280,17 @@ def test_emulator_sees_signed_keepalive_requests(gateway: GatewayServer, fake: F
         assert rec.headers["authorization"].startswith('Signature algorithm="rsa-sha256"')
         assert rec.headers["accept-encoding"] == "identity"
         assert len(rec.headers["opc-request-id"]) == 32
+
+
+def test_models_lists_plain_aliases_for_claude_code_discovery(fake: FakeOCI, oci_key: Any,
+                                                              tmp_path: Any) -> None:
+    from tests.harness import write_config
+
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          aliases={"claude-sonnet-4-5": "grok", "claude-*": "llama"})
+    with GatewayServer(config) as gw:
+        listing = httpx.get(gw.url + "/v1/models", params={"limit": 1000}).json()
+        ids = [m["id"] for m in listing["data"]]
+        assert "claude-sonnet-4-5" in ids and "claude-*" not in ids and "grok" in ids
+        one = httpx.get(gw.url + "/v1/models/claude-sonnet-4-5").json()
+        assert one["max_tokens"] == 16384 and one["type"] == "model"

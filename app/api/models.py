@@ -1,6 +1,7 @@
 """``GET /v1/models`` and ``GET /v1/models/{id}``: the catalog in Anthropic's list shape.
 
-Contract: ids are the gateway model names of the config (what clients put in ``model``), with
+Contract: ids are the gateway model names of the config (what clients put in ``model``), then
+the aliases that are plain names (no glob), with
 ``display_name``, ``created_at``, ``max_input_tokens`` and ``max_tokens``; pagination with
 ``limit`` (1 to 1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
 """
@@ -18,8 +19,7 @@ from app.errors import GatewayError, InvalidRequest, NotFound
 _CREATED = "2025-01-01T00:00:00Z"
 
 
-def _info(name: str, gw: Any) -> dict[str, Any]:
-    spec = gw.catalog.get(name)
+def _info(name: str, spec: Any) -> dict[str, Any]:
     return {
         "type": "model",
         "id": name,
@@ -42,13 +42,14 @@ async def list_models(request: Request) -> Response:
             raise InvalidRequest("limit: must be an integer") from None
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit: must be between 1 and 1000")
-        names = gw.catalog.names()
+        listing = dict(gw.catalog.listing())
+        names = list(listing)
         if q.get("after_id") in names:
             names = names[names.index(q["after_id"]) + 1:]
         if q.get("before_id") in names:
             names = names[: names.index(q["before_id"])]
         page = names[:limit]
-        data = [_info(n, gw) for n in page]
+        data = [_info(n, listing[n]) for n in page]
     except GatewayError as err:
         return error_response(err, call.request_id)
     return json_response({
@@ -65,8 +66,9 @@ async def get_model(request: Request) -> Response:
     try:
         authenticate(request, call)
         model_id = request.path_params["model_id"]
-        if gw.catalog.get(model_id) is None:
+        spec = dict(gw.catalog.listing()).get(model_id)
+        if spec is None:
             raise NotFound(f"model {model_id!r} is not served by this gateway")
-        return json_response(_info(model_id, gw), call.request_id)
+        return json_response(_info(model_id, spec), call.request_id)
     except GatewayError as err:
         return error_response(err, call.request_id)

@@ -66,5 +66,17 @@ class Catalog:
     def names(self) -> list[str]:
         return list(self._models)
 
+    def listing(self) -> list[tuple[str, ModelSpec]]:
+        """Ids for ``GET /v1/models``: model names, then aliases that are plain names.
+
+        Plain aliases (``claude-sonnet-4-5: grok-4``) are listed because Claude Code's model
+        discovery keeps only ids that start with ``claude`` or ``anthropic``.
+        """
+        out = list(self._models.items())
+        for pattern, _, target in self._aliases:
+            if not any(ch in pattern for ch in "*?[") and pattern not in self._models:
+                out.append((pattern, self._models[target]))
+        return out
+
     def get(self, name: str) -> ModelSpec | None:
         return self._models.get(name)

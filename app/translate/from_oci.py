@@ -51,13 +51,21 @@ _COHERE_STOP = {
 
 
 def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = False) -> str:
-    if had_tool_calls:
+    """OCI finish reason -> Anthropic ``stop_reason``.
+
+    Tool calls make it ``tool_use`` (COHERE finishes them ``COMPLETE``; Claude Code and SDK
+    agent loops key on ``tool_use``) -- except when the output limit ended the answer: as on
+    Anthropic's API that is ``max_tokens`` (a call cut short has incomplete arguments; Claude
+    Code then continues instead of running a call with broken input).
+    """
+    if finish:
+        reason = (_COHERE_STOP.get(finish.upper(), "end_turn") if cohere
+                  else _GENERIC_STOP.get(finish.lower(), "end_turn"))
+    else:
+        reason = "end_turn"
+    if had_tool_calls and reason != "max_tokens":
         return "tool_use"
-    if not finish:
-        return "end_turn"
-    if cohere:
-        return _COHERE_STOP.get(finish.upper(), "end_turn")
-    return _GENERIC_STOP.get(finish.lower(), "end_turn")
+    return reason
 
 
 def usage_from_oci(usage: dict[str, Any] | None, estimated_input: int, estimated_output: int

@@ -153,6 +153,15 @@ class StreamTranslator:
             self.usage = usage
         return out
 
+    @property
+    def stop_reason(self) -> str:
+        """The Anthropic ``stop_reason`` of what was translated so far (what finish() sends)."""
+        if self.matched_stop is not None:
+            return "stop_sequence"
+        return stop_reason(
+            self.finish_reason, had_tool_calls=self._calls_emitted > 0, cohere=self._cohere
+        )
+
     def finish(self) -> bytes:
         """Close the open block; ``message_delta`` + ``message_stop``."""
         out = b""
@@ -160,12 +169,7 @@ class StreamTranslator:
             out += self._emit_text(self._hold)
             self._hold = ""
         out += self._close()
-        if self.matched_stop is not None:
-            reason = "stop_sequence"
-        else:
-            reason = stop_reason(
-                self.finish_reason, had_tool_calls=self._calls_emitted > 0, cohere=self._cohere
-            )
+        reason = self.stop_reason
         usage = usage_from_oci(
             self.usage, self._estimated_input, max(1, self._out_chars // 4)
         )
@@ -271,7 +275,7 @@ class StreamTranslator:
             (oci_id and oci_id == self._tool_oci_id)
             # a family that sends ids may repeat the name (not the id) on later fragments;
             # families without ids (Gemini) start every call with its name, so only a
-            # name-only fragment after an id'd call is a continuation
+            # name-only fragment after an id'd call continues it
             or (not oci_id and name and self._tool_oci_id and name == self._tool_name)
         ):
             # same call again: a repeat of the whole call (skip) or a continuation

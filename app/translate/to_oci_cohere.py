@@ -5,7 +5,8 @@ COHERE (oci-genai-wire.md §6): the system prompt becomes ``preambleOverride``; 
 becomes ``message`` (or, when it answers tool calls, top-level ``toolResults`` with an empty
 ``message``); earlier turns become ``chatHistory`` USER / CHATBOT / TOOL entries. Cohere tool
 calls carry no id, so tool results are matched back to their call by the ``tool_use`` id the
-client echoes, which this module looks up in the history.
+client echoes, which this module looks up in the history. COHERE v1 has no tool choice:
+``tool_choice: none`` leaves the tools out; ``auto``/``any``/``tool`` send them all.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def to_oci_cohere(
     if systems:
         chat["preambleOverride"] = "\n\n".join(systems)
     tools = custom_tools(req) if spec.has("tools") else []
+    if req.tool_choice is not None and req.tool_choice.type == "none":
+        tools = []  # COHERE v1 has no tool choice: not offering the tools is how to say "none"
     if tools:
         chat["tools"] = [
             {

@@ -202,7 +202,9 @@ def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
             return merged
         kinds = list(dict.fromkeys(str(b.get("type", "value")) for b in real))
         scalar_only = all(
-            b.get("type") in _SCALARS and not {"properties", "items"} & b.keys() for b in real
+            isinstance(b.get("type"), str) and b["type"] in _SCALARS
+            and not {"properties", "items"} & b.keys()
+            for b in real
         )
         if len(kinds) == 1 and scalar_only:
             # e.g. Claude Code's TaskUpdate.status: anyOf [{enum: [a, b, c]}, {const: d}]
@@ -218,7 +220,7 @@ def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
             merged.pop("const", None)
             merged.pop("enum", None)
             if values:
-                merged["enum"] = list(dict.fromkeys(values))
+                merged["enum"] = [v for i, v in enumerate(values) if v not in values[:i]]
             return merged
         if len(kinds) > 1:
             note = f"(accepts one of: {', '.join(kinds)})"
