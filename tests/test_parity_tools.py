@@ -499,3 +499,23 @@ def test_tool_fragments_are_forwarded_as_they_arrive(gateway: GatewayServer,
     assert result["content"][0]["input"] == args
     frags = [d for n, d in result["events"] if n == "content_block_delta"]
     assert len(frags) > 10
+
+
+def test_parallel_results_follow_the_call_order(gateway: GatewayServer, fake: FakeOCI) -> None:
+    # Claude Code sends results in the order the tools finished (here: second call first)
+    gateway.post("/v1/messages", {
+        "model": "gemini", "max_tokens": 20,
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "run two"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_A", "name": "Bash", "input": {"c": "a"}},
+                {"type": "tool_use", "id": "toolu_B", "name": "Bash", "input": {"c": "b"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_B", "content": "out b"},
+                {"type": "tool_result", "tool_use_id": "toolu_A", "content": "out a"},
+                {"type": "text", "text": "go on"}]}]})
+    msgs = fake.requests[-1].body["chatRequest"]["messages"]
+    tools = [m["toolCallId"] for m in msgs if m["role"] == "TOOL"]
+    assert tools == ["toolu_A", "toolu_B"]
+    assert msgs[-1]["role"] == "USER" and msgs[-1]["content"][0]["text"] == "go on"

@@ -156,7 +156,8 @@ def to_oci(
         if msg.role == "assistant":
             _assistant(msg.content, messages)
         else:
-            _user(msg.content, messages, name, vision, documents)
+            _user(_results_in_call_order(msg.content, messages), messages, name, vision,
+                  documents)
 
     chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
     tools = custom_tools(req) if spec.has("tools") else []
@@ -263,6 +264,24 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]]) -> None:
     if calls:
         msg["toolCalls"] = calls
     out.append(msg)
+
+
+def _results_in_call_order(blocks: list[Any], out: list[dict[str, Any]]) -> list[Any]:
+    """Tool results in the order of the calls they answer.
+
+    Claude Code returns parallel results in the order the tools *finished*; OpenAI-style
+    backends match by id, but a backend that pairs calls and results by position would mix
+    them up, so the TOOL messages follow the assistant's ``toolCalls`` order. Other blocks keep
+    their place after the results.
+    """
+    if not out or out[-1].get("role") != "ASSISTANT" or not out[-1].get("toolCalls"):
+        return blocks
+    order = {call["id"]: i for i, call in enumerate(out[-1]["toolCalls"])}
+    results = [b for b in blocks if isinstance(b, ToolResultBlock)]
+    if len(results) < 2:
+        return blocks
+    results.sort(key=lambda b: order.get(b.tool_use_id, len(order)))
+    return [*results, *(b for b in blocks if not isinstance(b, ToolResultBlock))]
 
 
 def _user(
