@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test check lint typecheck fmt run emulator bench audit clean
+.PHONY: venv test check lint typecheck fmt run emulator bench soak audit clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,7 @@ test: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff check app tests bench scripts
 	$(BIN)/ruff format --check app
 
 typecheck: $(STAMP)
@@ -40,6 +40,10 @@ emulator: $(STAMP)
 	$(BIN)/python -m tests.fake_oci --port 9999 --no-verify
 
 ## bench: the performance benchmark (prints a table, writes bench/results/latest.json)
+## soak: a bounded soak with injected faults (SOAK_ARGS="--duration 120")
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -144,6 +144,8 @@ class ServerLimits(_Strict):
     max_depth: int = Field(64, ge=4)
     #: seconds of upstream silence after which a `ping` event keeps the client connection alive
     ping_interval: float = Field(10.0, gt=0)
+    #: seconds a client may take to send its request body (408 after that)
+    body_timeout: float = Field(60.0, gt=0)
     cors_origins: tuple[str, ...] = ()
 
 

@@ -325,11 +325,12 @@ class Gateway:
         call.usage = usage
         call.stop_reason = stop
         call.reasoning = reasoning_tokens(oci_usage if isinstance(oci_usage, dict) else None)
-        if isinstance(oci_usage, dict) and oci_usage.get("promptTokens"):
-            self.calibrator.observe(resolved.name, raw, int(oci_usage["promptTokens"]))
         name, oci_model, requested = resolved.name, resolved.spec.oci_model, resolved.requested
         inp = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
         out = usage.get("output_tokens", 0)
+        if isinstance(oci_usage, dict) and type(oci_usage.get("promptTokens")) is int and inp:
+            # only counts OCI reported teach the estimator (never our own estimate)
+            self.calibrator.observe(resolved.name, raw, inp)
         key = call.key_id
         if inp:
             m.TOKENS.labels(requested, name, oci_model, key, "input").inc(

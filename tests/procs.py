@@ -36,7 +36,7 @@ class GatewayProcess:
             full_env["GATEWAY_WORKERS"] = str(workers)
             full_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(workdir / f"prom-{self.port}"))
             cmd = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf"]
-        self._out = open(self.out_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._out = open(self.out_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._out,
                                      stderr=subprocess.STDOUT)
 

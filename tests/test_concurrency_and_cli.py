@@ -1,4 +1,4 @@
-"""One worker holds many concurrent streams; the CLI check/probe; a wrong OCI key; startup errors."""
+"""One worker holds many streams; the CLI check and probe; a wrong OCI key; startup errors."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ class _OtlpReceiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         req = ExportTraceServiceRequest()
         req.ParseFromString(body)

@@ -275,3 +275,17 @@ def test_connect_and_first_byte_timeouts(fake: FakeOCI, oci_key: TestKey,
         r = gw.post("/v1/messages", BODY, key=None)
         assert r.status_code == 529 and "did not answer in time" in r.json()["error"]["message"]
         assert time.monotonic() - t0 < 2.0
+
+
+def test_stalled_request_body_gets_408(fake: FakeOCI, oci_key: TestKey, tmp_path: Path) -> None:
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          server={"body_timeout": 0.5})
+    with GatewayServer(config) as gw, socket.create_connection(
+            ("127.0.0.1", gw.settings.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+                     b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"mo")
+        t0 = time.monotonic()
+        answer = sock.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408")
+        assert "timeout_error" in answer and time.monotonic() - t0 < 3
+        assert gw.post("/v1/messages", BODY, key=None).status_code == 200

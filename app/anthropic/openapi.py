@@ -47,6 +47,20 @@ _MESSAGE = {
 }
 
 
+#: one server-sent event (OpenAPI 3.1 describes each event of a text/event-stream body)
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": ["message_start", "content_block_start", "content_block_delta",
+                           "content_block_stop", "message_delta", "message_stop", "ping",
+                           "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"type": "object", "required": ["type"]}},
+    },
+}
+
+
 def _errors() -> dict[str, Any]:
     content = {"application/json": {"schema": _ERROR}}
     return {
@@ -81,7 +95,7 @@ def messages_openapi() -> dict[str, Any]:
             "200": {
                 "description": "The message (JSON), or an SSE stream when stream is true",
                 "content": {"application/json": {"schema": _MESSAGE},
-                            "text/event-stream": {"schema": {"type": "string"}}},
+                            "text/event-stream": {"schema": _SSE_EVENT}},
             },
             **_errors(),
         },

@@ -51,17 +51,23 @@ def authenticate(request: Request, call: Call) -> ClientKey | None:
     return key
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, seconds: float = 60.0) -> bytes:
+    """The body, within the size limit (413) and the time limit (408: a stalled sender)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise GatewayError(f"the request body did not arrive within {seconds:g}s",
+                           error_type="timeout_error", status=408) from None
     return b"".join(chunks)
 
 

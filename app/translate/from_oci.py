@@ -78,23 +78,32 @@ def usage_from_oci(usage: dict[str, Any] | None, estimated_input: int, estimated
             "cache_read_input_tokens": 0,
             "output_tokens": estimated_output,
         }
-    prompt = int(usage.get("promptTokens") or 0)
-    details = usage.get("promptTokensDetails") or {}
-    cached = int(details.get("cachedTokens") or 0) if isinstance(details, dict) else 0
-    output = usage.get("completionTokens")
+    prompt = _count(usage.get("promptTokens"))
+    details = usage.get("promptTokensDetails")
+    cached = _count(details.get("cachedTokens")) if isinstance(details, dict) else 0
+    output = _count(usage.get("completionTokens"), -1)
     return {
-        "input_tokens": max(0, prompt - cached),
+        "input_tokens": max(0, (prompt if prompt >= 0 else estimated_input) - cached),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
-        "output_tokens": int(output) if output is not None else estimated_output,
+        "output_tokens": output if output >= 0 else estimated_output,
     }
+
+
+def _count(value: Any, missing: int = 0) -> int:
+    """A token count from OCI, tolerating a mistyped field (it then counts as missing)."""
+    if type(value) is int:
+        return max(0, value)
+    if type(value) is float and value == value and abs(value) < 1e15:
+        return max(0, int(value))
+    return missing
 
 
 def reasoning_tokens(usage: dict[str, Any] | None) -> int:
     if not usage:
         return 0
-    details = usage.get("completionTokensDetails") or {}
-    return int(details.get("reasoningTokens") or 0) if isinstance(details, dict) else 0
+    details = usage.get("completionTokensDetails")
+    return _count(details.get("reasoningTokens")) if isinstance(details, dict) else 0
 
 
 def find_stop(text: str, stops: tuple[str, ...]) -> tuple[int, str] | None:

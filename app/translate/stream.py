@@ -129,27 +129,32 @@ class StreamTranslator:
         if self._cohere:
             return self._feed_cohere(chunk)
         out = b""
+        # isinstance guards: one mistyped field from upstream must cost that field, not the
+        # whole answer (they are a few tens of ns each on the hot path)
         if self.matched_stop is None:
             msg = chunk.get("message")
-            if msg:
+            if msg and type(msg) is dict:
                 reasoning = msg.get("reasoningContent")
-                if reasoning:
+                if reasoning and type(reasoning) is str:
                     out += self._thinking(reasoning)
                 parts = msg.get("content")
-                if parts:
+                if parts and type(parts) is list:
                     for part in parts:
+                        if type(part) is not dict:
+                            continue
                         text = part.get("text")
-                        if text and part.get("type", "TEXT") == "TEXT":
+                        if text and type(text) is str and part.get("type", "TEXT") == "TEXT":
                             out += self._text(text)
                 calls = msg.get("toolCalls")
-                if calls:
+                if calls and type(calls) is list:
                     for call in calls:
-                        out += self._tool_fragment(call, "finishReason" in chunk)
+                        if type(call) is dict:
+                            out += self._tool_fragment(call, "finishReason" in chunk)
         finish = chunk.get("finishReason")
-        if finish:
+        if finish and type(finish) is str:
             self.finish_reason = finish
         usage = chunk.get("usage")
-        if usage:
+        if usage and type(usage) is dict:
             self.usage = usage
         return out
 
@@ -267,9 +272,13 @@ class StreamTranslator:
 
     def _tool_fragment(self, call: dict[str, Any], in_finish_event: bool) -> bytes:
         oci_id = call.get("id")
+        if type(oci_id) is not str:
+            oci_id = None
         name = call.get("name")
+        if type(name) is not str:
+            name = None
         args = call.get("arguments") or ""
-        if not isinstance(args, str):
+        if type(args) is not str:
             args = orjson.dumps(args).decode()
         if self._open == _TOOL and (
             (oci_id and oci_id == self._tool_oci_id)
@@ -283,7 +292,8 @@ class StreamTranslator:
                 return b""
             return self._args(args) if args else b""
         if oci_id or name:
-            out = self._open_tool(oci_id, name or "")
+            # a call that arrives without its name still needs one on the wire
+            out = self._open_tool(oci_id, name or "unknown_tool")
             return out + self._args(args) if args else out
         if self._open == _TOOL and args:
             return self._args(args)
@@ -294,27 +304,31 @@ class StreamTranslator:
     def _feed_cohere(self, chunk: dict[str, Any]) -> bytes:
         out = b""
         finish = chunk.get("finishReason")
-        if finish:
+        text = chunk.get("text")
+        if type(text) is not str:
+            text = None
+        calls = chunk.get("toolCalls")
+        if type(calls) is not list:
+            calls = None
+        usage = chunk.get("usage")
+        if usage and type(usage) is dict:
+            self.usage = usage
+        if finish and type(finish) is str:
             # terminal event: it repeats the full text and tool calls; take only what was
             # not streamed before
-            if not self._cohere_text_seen and self.matched_stop is None and chunk.get("text"):
-                out += self._text(chunk["text"])
+            if not self._cohere_text_seen and self.matched_stop is None and text:
+                out += self._text(text)
             if not self._cohere_tools_done and self.matched_stop is None:
-                out += self._cohere_tools(chunk.get("toolCalls"))
+                out += self._cohere_tools(calls)
             self.finish_reason = finish
-            if chunk.get("usage"):
-                self.usage = chunk["usage"]
             return out
         if self.matched_stop is not None:
             return out
-        text = chunk.get("text")
-        if text and not chunk.get("toolCalls"):
+        if text and not calls:
             self._cohere_text_seen = True
             out += self._text(text)
-        if chunk.get("toolCalls") and not self._cohere_tools_done:
-            out += self._cohere_tools(chunk["toolCalls"])
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
+        if calls and not self._cohere_tools_done:
+            out += self._cohere_tools(calls)
         return out
 
     def _cohere_tools(self, calls: Any) -> bytes:
@@ -326,6 +340,8 @@ class StreamTranslator:
             if not isinstance(call, dict):
                 continue
             out += self._open_tool(None, str(call.get("name", "")))
-            params = call.get("parameters") or {}
+            params = call.get("parameters")
+            if type(params) is not dict:
+                params = {}
             out += self._args(orjson.dumps(params).decode())
         return out

@@ -36,7 +36,7 @@ _ALWAYS_DROP = frozenset(
         "unevaluatedItems", "dependentSchemas", "dependentRequired", "dependencies", "if",
         "then", "else", "not", "contentEncoding", "contentMediaType", "contentSchema",
         "examples", "deprecated", "readOnly", "writeOnly", "prefixItems", "contains",
-        "minContains", "maxContains",
+        "minContains", "maxContains", "additionalItems", "$recursiveRef", "$recursiveAnchor",
     }
 )
 _GEMINI_DROP = frozenset(
@@ -185,6 +185,10 @@ def _is_null(branch: Any) -> bool:
 _SCALARS = frozenset({"string", "integer", "number", "boolean"})
 
 
+def _type_names(value: Any) -> list[str]:
+    return [str(t) for t in value] if isinstance(value, list) else [str(value)]
+
+
 def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
     """``anyOf``/``oneOf`` -> one schema: nulls dropped, same-type enums merged, else first."""
     for key in ("anyOf", "oneOf"):
@@ -200,7 +204,8 @@ def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
             merged.setdefault(k, v)
         if len(real) == 1:
             return merged
-        kinds = list(dict.fromkeys(str(b.get("type", "value")) for b in real))
+        kinds = list(dict.fromkeys(
+            t for b in real for t in _type_names(b.get("type", "value")) if t != "null"))
         scalar_only = all(
             isinstance(b.get("type"), str) and b["type"] in _SCALARS
             and not {"properties", "items"} & b.keys()
