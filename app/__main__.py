@@ -22,15 +22,19 @@ from app.settings import Settings
 
 def _print_config(config: GatewayConfig, path: str) -> None:
     print(f"config: {path}")
-    print(f"oci: auth={config.oci.auth} endpoint={config.base_url()} "
-          f"compartment={config.oci.compartment_id}")
+    print(
+        f"oci: auth={config.oci.auth} endpoint={config.base_url()} "
+        f"compartment={config.oci.compartment_id}"
+    )
     print("models:")
     for name, spec in config.models.items():
         target = spec.model_id or spec.endpoint_id
         mode = "dedicated" if spec.endpoint_id else "on-demand"
-        print(f"  {name}: {target} ({mode}, {spec.format}, context {spec.context_window}, "
-              f"max output {spec.max_output_tokens}, {spec.tokens_param}, "
-              f"capabilities: {', '.join(spec.capabilities) or '-'})")
+        print(
+            f"  {name}: {target} ({mode}, {spec.format}, context {spec.context_window}, "
+            f"max output {spec.max_output_tokens}, {spec.tokens_param}, "
+            f"capabilities: {', '.join(spec.capabilities) or '-'})"
+        )
     if config.aliases:
         print("aliases (first match wins):")
         for pattern, target in config.aliases.items():
@@ -62,23 +66,39 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
             if spec.format == "COHERE":
                 chat = {"apiFormat": "COHERE", "message": "Say OK.", "maxTokens": 5}
             else:
-                key = "maxCompletionTokens" if spec.tokens_param == "max_completion_tokens" \
+                key = (
+                    "maxCompletionTokens"
+                    if spec.tokens_param == "max_completion_tokens"
                     else "maxTokens"
-                chat = {"apiFormat": "GENERIC", key: 5, "messages": [
-                    {"role": "USER", "content": [{"type": "TEXT", "text": "Say OK."}]}]}
-            body = orjson.dumps({"compartmentId": config.oci.compartment_id,
-                                 "servingMode": serving_mode(spec), "chatRequest": chat})
+                )
+                chat = {
+                    "apiFormat": "GENERIC",
+                    key: 5,
+                    "messages": [
+                        {"role": "USER", "content": [{"type": "TEXT", "text": "Say OK."}]}
+                    ],
+                }
+            body = orjson.dumps(
+                {
+                    "compartmentId": config.oci.compartment_id,
+                    "servingMode": serving_mode(spec),
+                    "chatRequest": chat,
+                }
+            )
             t0 = time.perf_counter()
             try:
-                resp = await client.send(config.base_url(), body, "probe" + str(int(t0 * 1e6)),
-                                         stream=False)
+                resp = await client.send(
+                    config.base_url(), body, "probe" + str(int(t0 * 1e6)), stream=False
+                )
                 await read_json(resp, config.oci.timeouts.idle)
                 print(f"probe {name}: OK in {(time.perf_counter() - t0) * 1000:.0f} ms")
             except UpstreamError as err:
                 ok = False
-                print(f"probe {name}: FAILED ({err.upstream_kind}, HTTP "
-                      f"{err.upstream_status}): {err.message} "
-                      f"[opc-request-id {err.opc_request_id}]")
+                print(
+                    f"probe {name}: FAILED ({err.upstream_kind}, HTTP "
+                    f"{err.upstream_status}): {err.message} "
+                    f"[opc-request-id {err.opc_request_id}]"
+                )
     finally:
         await client.close()
     return ok

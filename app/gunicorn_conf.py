@@ -30,11 +30,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "app.observability.logging.JsonFormatter"}},
-    "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "json",
-                         "stream": "ext://sys.stdout"}},
+    "handlers": {
+        "out": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    },
     "root": {"handlers": ["out"], "level": loglevel.upper()},
-    "loggers": {"gunicorn.error": {"handlers": ["out"], "level": loglevel.upper(),
-                                   "propagate": False}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["out"], "level": loglevel.upper(), "propagate": False}
+    },
 }
 
 if _workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -99,11 +99,14 @@ def _install_drain(app: FastAPI, settings: Settings) -> None:
         if not app.state.draining:
             app.state.draining = True
             deadline = max(0.5, settings.graceful_timeout - 2.0)
-            loop.call_soon_threadsafe(
-                loop.call_later, deadline, app.state.gateway.abort_streams)
-            log.info("SIGTERM: draining", extra={"grace_seconds": settings.graceful_timeout,
-                                                 "open_streams": len(
-                                                     app.state.gateway.stream_tasks)})
+            loop.call_soon_threadsafe(loop.call_later, deadline, app.state.gateway.abort_streams)
+            log.info(
+                "SIGTERM: draining",
+                extra={
+                    "grace_seconds": settings.graceful_timeout,
+                    "open_streams": len(app.state.gateway.stream_tasks),
+                },
+            )
         if callable(previous):
             previous(signum, frame)
 
@@ -111,11 +114,14 @@ def _install_drain(app: FastAPI, settings: Settings) -> None:
 
 
 def _check_reloadable(old: GatewayConfig, new: GatewayConfig) -> None:
-    if old.oci.auth != new.oci.auth or old.oci.config_file != new.oci.config_file or (
-        old.oci.profile != new.oci.profile
+    if (
+        old.oci.auth != new.oci.auth
+        or old.oci.config_file != new.oci.config_file
+        or (old.oci.profile != new.oci.profile)
     ):
-        raise ConfigError("oci.auth/config_file/profile changed: restart the gateway to use "
-                          "new OCI credentials")
+        raise ConfigError(
+            "oci.auth/config_file/profile changed: restart the gateway to use new OCI credentials"
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -139,14 +145,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.gateway = Gateway(config, client, limiter, region, demo=auth.mode == "demo")
         app.state.draining = False
         if not keys.enabled:
-            log.warning("client_auth.api_keys_file is not set: the gateway is OPEN to anyone "
-                        "who can reach it")
+            log.warning(
+                "client_auth.api_keys_file is not set: the gateway is OPEN to anyone "
+                "who can reach it"
+            )
         if auth.mode == "demo":
-            log.warning("serving the DEMO upstream (the bundled OCI emulator at %s) with an "
-                        "ephemeral key: not real OCI models", config.base_url())
-        log.info("gateway ready", extra={
-            "oci_auth": auth.description, "upstream": config.base_url(),
-            "models": sorted(config.models), "keys": len(keys.ids)})
+            log.warning(
+                "serving the DEMO upstream (the bundled OCI emulator at %s) with an "
+                "ephemeral key: not real OCI models",
+                config.base_url(),
+            )
+        log.info(
+            "gateway ready",
+            extra={
+                "oci_auth": auth.description,
+                "upstream": config.base_url(),
+                "models": sorted(config.models),
+                "keys": len(keys.ids),
+            },
+        )
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_files(app, settings))
@@ -171,10 +188,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = None
-    app.add_api_route("/v1/messages", messages.create_message, methods=["POST"],
-                      openapi_extra=messages_openapi(), summary="Create a message")
-    app.add_api_route("/v1/messages/count_tokens", count_tokens.count_tokens, methods=["POST"],
-                      openapi_extra=count_tokens_openapi(), summary="Count tokens")
+    app.add_api_route(
+        "/v1/messages",
+        messages.create_message,
+        methods=["POST"],
+        openapi_extra=messages_openapi(),
+        summary="Create a message",
+    )
+    app.add_api_route(
+        "/v1/messages/count_tokens",
+        count_tokens.count_tokens,
+        methods=["POST"],
+        openapi_extra=count_tokens_openapi(),
+        summary="Count tokens",
+    )
     app.add_api_route("/v1/models", models.list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", models.get_model, methods=["GET"])
     app.add_api_route("/", ops.root, methods=["GET", "HEAD"], include_in_schema=False)
@@ -207,8 +234,12 @@ def _install_cors(app: FastAPI, settings: Settings) -> None:
     if config.server.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.server.cors_origins),
-                           allow_methods=["GET", "POST", "HEAD"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.server.cors_origins),
+            allow_methods=["GET", "POST", "HEAD"],
+            allow_headers=["*"],
+        )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -218,17 +249,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         if status == 404:
             err: GatewayError = NotFound(f"no route for {request.method} {request.url.path}")
         elif status == 405:
-            err = GatewayError(f"method {request.method} is not allowed on {request.url.path}",
-                               error_type="invalid_request_error", status=405)
+            err = GatewayError(
+                f"method {request.method} is not allowed on {request.url.path}",
+                error_type="invalid_request_error",
+                status=405,
+            )
         else:
-            err = GatewayError(str(getattr(exc, "detail", "error")),
-                               error_type="invalid_request_error" if status < 500
-                               else "api_error", status=status)
+            err = GatewayError(
+                str(getattr(exc, "detail", "error")),
+                error_type="invalid_request_error" if status < 500 else "api_error",
+                status=status,
+            )
         return error_response(err, rid)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error", exc_info=exc,
-                  extra={"path": request.url.path, "error_class": type(exc).__name__})
+        log.error(
+            "unexpected error",
+            exc_info=exc,
+            extra={"path": request.url.path, "error_class": type(exc).__name__},
+        )
         return error_response(GatewayError("internal error in the gateway"), new_request_id())
 
     app.add_exception_handler(StarletteHTTPException, http_error)

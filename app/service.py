@@ -94,8 +94,14 @@ class Call:
 class Gateway:
     """Process-wide state built in the lifespan: config, catalog, OCI client, keys, limits."""
 
-    def __init__(self, config: GatewayConfig, client: OciClient, limiter: Limiter,
-                 region: str | None, demo: bool = False) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        client: OciClient,
+        limiter: Limiter,
+        region: str | None,
+        demo: bool = False,
+    ) -> None:
         self.config = config
         self.catalog = Catalog(config)
         self.client = client
@@ -121,8 +127,9 @@ class Gateway:
 
     # ---- request parsing -----------------------------------------------------------------
 
-    def parse(self, body: bytes, model_cls: type[MessagesRequest] | type[CountTokensRequest]
-              ) -> Any:
+    def parse(
+        self, body: bytes, model_cls: type[MessagesRequest] | type[CountTokensRequest]
+    ) -> Any:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as err:
@@ -137,15 +144,17 @@ class Gateway:
             raise InvalidRequest(describe_errors(err)) from None
         if len(req.messages) > limits.max_messages:
             raise InvalidRequest(
-                f"messages: {len(req.messages)} messages exceed the limit of "
-                f"{limits.max_messages}")
+                f"messages: {len(req.messages)} messages exceed the limit of {limits.max_messages}"
+            )
         if req.tools and len(req.tools) > limits.max_tools:
             raise InvalidRequest(
-                f"tools: {len(req.tools)} tools exceed the limit of {limits.max_tools}")
+                f"tools: {len(req.tools)} tools exceed the limit of {limits.max_tools}"
+            )
         blocks = sum(len(msg.content) for msg in req.messages if isinstance(msg.content, list))
         if blocks > limits.max_blocks:
             raise InvalidRequest(
-                f"messages: {blocks} content blocks exceed the limit of {limits.max_blocks}")
+                f"messages: {blocks} content blocks exceed the limit of {limits.max_blocks}"
+            )
         if not any(msg.role != "system" for msg in req.messages) and model_cls is MessagesRequest:
             raise InvalidRequest("messages: at least one user message is required")
         return req
@@ -153,21 +162,25 @@ class Gateway:
     def resolve(self, model: str, key: ClientKey | None) -> Resolved:
         resolved = self.catalog.resolve(model)
         if key is not None and not key.allows(resolved.name):
-            raise PermissionDenied(
-                f"API key {key.id!r} may not use model {resolved.name!r}")
+            raise PermissionDenied(f"API key {key.id!r} may not use model {resolved.name!r}")
         return resolved
 
     def targets(self, resolved: Resolved) -> list[Target]:
         spec = resolved.spec
-        out = [Target(self.config.base_url(), serving_mode(spec),
-                      self.region or "custom-endpoint")]
+        out = [Target(self.config.base_url(), serving_mode(spec), self.region or "custom-endpoint")]
         for up in spec.failover:
             serving = (
-                {"servingType": "DEDICATED", "endpointId": up.endpoint_id} if up.endpoint_id
+                {"servingType": "DEDICATED", "endpointId": up.endpoint_id}
+                if up.endpoint_id
                 else {"servingType": "ON_DEMAND", "modelId": up.model_id or spec.model_id or ""}
             )
-            out.append(Target(self.config.base_url(up.region, up.endpoint), serving,
-                              up.region or up.endpoint or "custom-endpoint"))
+            out.append(
+                Target(
+                    self.config.base_url(up.region, up.endpoint),
+                    serving,
+                    up.region or up.endpoint or "custom-endpoint",
+                )
+            )
         return out
 
     # ---- count_tokens ----------------------------------------------------------------------
@@ -180,8 +193,9 @@ class Gateway:
 
     # ---- messages ----------------------------------------------------------------------------
 
-    async def messages(self, body: bytes, key: ClientKey | None, call: Call
-                       ) -> dict[str, Any] | AsyncIterator[bytes]:
+    async def messages(
+        self, body: bytes, key: ClientKey | None, call: Call
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
         req: MessagesRequest = self.parse(body, MessagesRequest)
         resolved = self.resolve(req.model, key)
         call.resolved = resolved
@@ -202,16 +216,27 @@ class Gateway:
         if not req.stream:
             try:
                 return await self._finish_json(
-                    resp, oci, resolved, call, req.model, message_id, estimate, raw, span,
-                    t_sent, permit)
+                    resp,
+                    oci,
+                    resolved,
+                    call,
+                    req.model,
+                    message_id,
+                    estimate,
+                    raw,
+                    span,
+                    t_sent,
+                    permit,
+                )
             finally:
                 permit.release()
-        return self._stream(resp, oci, resolved, call, req.model, message_id, estimate, raw,
-                            span, t_sent, permit)
+        return self._stream(
+            resp, oci, resolved, call, req.model, message_id, estimate, raw, span, t_sent, permit
+        )
 
-    async def _open(self, oci: OciRequest, resolved: Resolved, call: Call,
-                    key: ClientKey | None, estimate: int
-                    ) -> tuple[aiohttp.ClientResponse, Target, Any, float]:
+    async def _open(
+        self, oci: OciRequest, resolved: Resolved, call: Call, key: ClientKey | None, estimate: int
+    ) -> tuple[aiohttp.ClientResponse, Target, Any, float]:
         """Attempts over the targets until one answers 200; retries only before any byte."""
         retries = self.config.oci.retries
         targets = self.targets(resolved)
@@ -231,11 +256,19 @@ class Gateway:
             opc_id = uuid.uuid4().hex.upper()
             call.opc_request_id = opc_id
             span = tracing.chat_span(
-                model=resolved.name, oci_model=spec.oci_model, requested=resolved.requested,
-                max_tokens=oci.max_tokens, temperature=oci.temperature, top_p=oci.top_p,
-                region=target.region, api_format=spec.format,
-                serving_mode=target.serving["servingType"], key_id=call.key_id,
-                attempt=attempt + 1, stream=oci.stream)
+                model=resolved.name,
+                oci_model=spec.oci_model,
+                requested=resolved.requested,
+                max_tokens=oci.max_tokens,
+                temperature=oci.temperature,
+                top_p=oci.top_p,
+                region=target.region,
+                api_format=spec.format,
+                serving_mode=target.serving["servingType"],
+                key_id=call.key_id,
+                attempt=attempt + 1,
+                stream=oci.stream,
+            )
             t_sent = time.perf_counter()
             try:
                 resp = await self.client.send(target.base_url, body, opc_id, stream=oci.stream)
@@ -243,15 +276,29 @@ class Gateway:
                 call.upstream_wait += time.perf_counter() - t_sent
                 m.UPSTREAM_ERRORS.labels(resolved.name, spec.oci_model, err.upstream_kind).inc()
                 m.OPERATION_DURATION.labels(*labels, err.upstream_kind).observe(
-                    time.perf_counter() - t_sent)
+                    time.perf_counter() - t_sent
+                )
                 tracing.end_chat_span(
-                    span, opc_request_id=err.opc_request_id or opc_id, response_id=None,
-                    finish_reason=None, input_tokens=None, output_tokens=None,
-                    time_to_first_chunk=None, error_type=err.upstream_kind)
-                log.warning("upstream attempt failed", extra={
-                    "request_id": call.request_id, "attempt": attempt + 1,
-                    "error_type": err.upstream_kind, "upstream_status": err.upstream_status,
-                    "opc_request_id": err.opc_request_id or opc_id, "region": target.region})
+                    span,
+                    opc_request_id=err.opc_request_id or opc_id,
+                    response_id=None,
+                    finish_reason=None,
+                    input_tokens=None,
+                    output_tokens=None,
+                    time_to_first_chunk=None,
+                    error_type=err.upstream_kind,
+                )
+                log.warning(
+                    "upstream attempt failed",
+                    extra={
+                        "request_id": call.request_id,
+                        "attempt": attempt + 1,
+                        "error_type": err.upstream_kind,
+                        "upstream_status": err.upstream_status,
+                        "opc_request_id": err.opc_request_id or opc_id,
+                        "region": target.region,
+                    },
+                )
                 last_error = err
                 if err.upstream_kind == "context_overflow":
                     raise self._context_error(err, estimate, spec.context_window) from None
@@ -259,15 +306,24 @@ class Gateway:
                     raise
                 m.UPSTREAM_RETRIES.labels(resolved.name, err.upstream_kind).inc()
                 if len(targets) > 1 and err.upstream_kind in (
-                    "rate_limited", "server_error", "connect_error", "timeout"
+                    "rate_limited",
+                    "server_error",
+                    "connect_error",
+                    "timeout",
                 ):
                     ti = (ti + 1) % len(targets)
                     m.UPSTREAM_FAILOVERS.labels(resolved.name).inc()
-                    delay = 0.0 if ti else backoff(attempt, retries.backoff_base,
-                                                   retries.backoff_max, err.retry_after)
+                    delay = (
+                        0.0
+                        if ti
+                        else backoff(
+                            attempt, retries.backoff_base, retries.backoff_max, err.retry_after
+                        )
+                    )
                 else:
-                    delay = backoff(attempt, retries.backoff_base, retries.backoff_max,
-                                    err.retry_after)
+                    delay = backoff(
+                        attempt, retries.backoff_base, retries.backoff_max, err.retry_after
+                    )
                 if delay:
                     await asyncio.sleep(delay)
                 continue
@@ -282,10 +338,20 @@ class Gateway:
         tokens, maximum = nums if nums else (max(estimate, window + 1), window)
         return prompt_too_long(tokens, maximum)
 
-    async def _finish_json(self, resp: aiohttp.ClientResponse, oci: OciRequest,
-                           resolved: Resolved, call: Call, model: str, message_id: str,
-                           estimate: int, raw: int, span: Any, t_sent: float, permit: Permit
-                           ) -> dict[str, Any]:
+    async def _finish_json(
+        self,
+        resp: aiohttp.ClientResponse,
+        oci: OciRequest,
+        resolved: Resolved,
+        call: Call,
+        model: str,
+        message_id: str,
+        estimate: int,
+        raw: int,
+        span: Any,
+        t_sent: float,
+        permit: Permit,
+    ) -> dict[str, Any]:
         t_wait = time.perf_counter()
         error_kind = None
         result = None
@@ -298,30 +364,53 @@ class Gateway:
             resp.release()
             call.upstream_wait += time.perf_counter() - t_wait
             if result is None:
-                tracing.end_chat_span(span, opc_request_id=call.opc_request_id,
-                                      response_id=None, finish_reason=None, input_tokens=None,
-                                      output_tokens=None, time_to_first_chunk=None,
-                                      error_type=error_kind or "other")
-        message = message_from_oci(result, model=model, message_id=message_id,
-                                   estimated_input=estimate,
-                                   stop_sequences=oci.stop_sequences)
+                tracing.end_chat_span(
+                    span,
+                    opc_request_id=call.opc_request_id,
+                    response_id=None,
+                    finish_reason=None,
+                    input_tokens=None,
+                    output_tokens=None,
+                    time_to_first_chunk=None,
+                    error_type=error_kind or "other",
+                )
+        message = message_from_oci(
+            result,
+            model=model,
+            message_id=message_id,
+            estimated_input=estimate,
+            stop_sequences=oci.stop_sequences,
+        )
         chat = result.get("chatResponse") or {}
         usage = chat.get("usage")
         if usage is None and isinstance(chat.get("choices"), list) and chat["choices"]:
             first = chat["choices"][0]
             usage = first.get("usage") if isinstance(first, dict) else None
-        self._account(call, resolved, raw, usage, message["usage"], message["stop_reason"],
-                      permit)
+        self._account(call, resolved, raw, usage, message["usage"], message["stop_reason"], permit)
         finish = _finish_of(chat)
         m.OPERATION_DURATION.labels(*_labels(resolved), "").observe(time.perf_counter() - t_sent)
-        tracing.end_chat_span(span, opc_request_id=call.opc_request_id, response_id=message_id,
-                              finish_reason=finish, input_tokens=call.usage.get("input_tokens"),
-                              output_tokens=call.usage.get("output_tokens"),
-                              time_to_first_chunk=None, error_type=None)
+        tracing.end_chat_span(
+            span,
+            opc_request_id=call.opc_request_id,
+            response_id=message_id,
+            finish_reason=finish,
+            input_tokens=call.usage.get("input_tokens"),
+            output_tokens=call.usage.get("output_tokens"),
+            time_to_first_chunk=None,
+            error_type=None,
+        )
         return message
 
-    def _account(self, call: Call, resolved: Resolved, raw: int, oci_usage: Any,
-                 usage: dict[str, int], stop: str | None, permit: Permit) -> None:
+    def _account(
+        self,
+        call: Call,
+        resolved: Resolved,
+        raw: int,
+        oci_usage: Any,
+        usage: dict[str, int],
+        stop: str | None,
+        permit: Permit,
+    ) -> None:
         call.usage = usage
         call.stop_reason = stop
         call.reasoning = reasoning_tokens(oci_usage if isinstance(oci_usage, dict) else None)
@@ -334,10 +423,12 @@ class Gateway:
         key = call.key_id
         if inp:
             m.TOKENS.labels(requested, name, oci_model, key, "input").inc(
-                usage.get("input_tokens", 0))
+                usage.get("input_tokens", 0)
+            )
         if usage.get("cache_read_input_tokens"):
             m.TOKENS.labels(requested, name, oci_model, key, "cache_read").inc(
-                usage["cache_read_input_tokens"])
+                usage["cache_read_input_tokens"]
+            )
         if out:
             m.TOKENS.labels(requested, name, oci_model, key, "output").inc(out)
         if call.reasoning:
@@ -347,12 +438,27 @@ class Gateway:
         m.TOKEN_USAGE.labels(*labels, "output").observe(out)
         permit.record_tokens(inp + out)
 
-    async def _stream(self, resp: aiohttp.ClientResponse, oci: OciRequest, resolved: Resolved,
-                      call: Call, model: str, message_id: str, estimate: int, raw: int,
-                      span: Any, t_sent: float, permit: Permit) -> AsyncIterator[bytes]:
+    async def _stream(
+        self,
+        resp: aiohttp.ClientResponse,
+        oci: OciRequest,
+        resolved: Resolved,
+        call: Call,
+        model: str,
+        message_id: str,
+        estimate: int,
+        raw: int,
+        span: Any,
+        t_sent: float,
+        permit: Permit,
+    ) -> AsyncIterator[bytes]:
         translator = StreamTranslator(
-            message_id=message_id, model=model, estimated_input=estimate,
-            cohere=resolved.spec.format == "COHERE", stop_sequences=oci.stop_sequences)
+            message_id=message_id,
+            model=model,
+            estimated_input=estimate,
+            cohere=resolved.spec.format == "COHERE",
+            stop_sequences=oci.stop_sequences,
+        )
         gauge = m.ACTIVE_STREAMS.labels(resolved.name)
         gauge.inc()
         labels = _labels(resolved)
@@ -383,27 +489,39 @@ class Gateway:
                 if translator.matched_stop is not None:
                     break  # the gateway's own stop sequence: stop paying for tokens
             if not translator.finished:
-                raise UpstreamError("the OCI stream ended before the answer was complete",
-                                    kind="stream_broken", retryable=False,
-                                    error_type="api_error")
+                raise UpstreamError(
+                    "the OCI stream ended before the answer was complete",
+                    kind="stream_broken",
+                    retryable=False,
+                    error_type="api_error",
+                )
             yield translator.finish()
-            self._account(call, resolved, raw, translator.usage, translator.final_usage(),
-                          None, permit)
+            self._account(
+                call, resolved, raw, translator.usage, translator.final_usage(), None, permit
+            )
             call.stop_reason = translator.stop_reason
         except GatewayError as err:
             error = err
             call.error_type = err.upstream_kind or err.error_type
-            m.UPSTREAM_ERRORS.labels(resolved.name, resolved.spec.oci_model,
-                                     err.upstream_kind or "other").inc()
-            log.warning("stream failed after start", extra={
-                "request_id": call.request_id, "error_type": call.error_type,
-                "opc_request_id": call.opc_request_id})
+            m.UPSTREAM_ERRORS.labels(
+                resolved.name, resolved.spec.oci_model, err.upstream_kind or "other"
+            ).inc()
+            log.warning(
+                "stream failed after start",
+                extra={
+                    "request_id": call.request_id,
+                    "error_type": call.error_type,
+                    "opc_request_id": call.opc_request_id,
+                },
+            )
             yield error_event(err)
         except Exception as exc:  # a bug or an unforeseen upstream shape: end the stream cleanly
             error = GatewayError("the gateway failed while translating the stream")
             call.error_type = "other"
-            log.error("stream translation failed", extra={
-                "request_id": call.request_id, "error_class": type(exc).__name__})
+            log.error(
+                "stream translation failed",
+                extra={"request_id": call.request_id, "error_class": type(exc).__name__},
+            )
             yield error_event(error)
         except asyncio.CancelledError:
             if self.aborting and task is not None and task.cancelling():
@@ -429,13 +547,18 @@ class Gateway:
             gauge.dec()
             permit.release()
             m.OPERATION_DURATION.labels(*labels, call.error_type or "").observe(
-                time.perf_counter() - t_sent)
+                time.perf_counter() - t_sent
+            )
             tracing.end_chat_span(
-                span, opc_request_id=call.opc_request_id, response_id=message_id,
-                finish_reason=translator.finish_reason, input_tokens=call.usage.get(
-                    "input_tokens"), output_tokens=call.usage.get("output_tokens"),
+                span,
+                opc_request_id=call.opc_request_id,
+                response_id=message_id,
+                finish_reason=translator.finish_reason,
+                input_tokens=call.usage.get("input_tokens"),
+                output_tokens=call.usage.get("output_tokens"),
                 time_to_first_chunk=first_chunk,
-                error_type=call.error_type if error is not None or call.error_type else None)
+                error_type=call.error_type if error is not None or call.error_type else None,
+            )
             self.finish_call(call)
 
     # ---- accounting shared with the HTTP layer ----------------------------------------------

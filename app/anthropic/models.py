@@ -202,9 +202,7 @@ def describe_errors(err: ValidationError) -> str:
     """``messages.1.content: Input should be a valid string`` — the first few problems."""
     parts = []
     for e in err.errors()[:5]:
-        loc = ".".join(
-            str(p) for p in e["loc"] if not (isinstance(p, str) and p in _TAG_NAMES)
-        )
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _TAG_NAMES))
         msg = e["msg"]
         parts.append(f"{loc}: {msg}" if loc else msg)
     extra = len(err.errors()) - 5

@@ -40,8 +40,10 @@ _MESSAGE = {
         "usage": {
             "type": "object",
             "required": ["input_tokens", "output_tokens"],
-            "properties": {"input_tokens": {"type": "integer"},
-                           "output_tokens": {"type": "integer"}},
+            "properties": {
+                "input_tokens": {"type": "integer"},
+                "output_tokens": {"type": "integer"},
+            },
         },
     },
 }
@@ -52,11 +54,23 @@ _SSE_EVENT = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"enum": ["message_start", "content_block_start", "content_block_delta",
-                           "content_block_stop", "message_delta", "message_stop", "ping",
-                           "error"]},
-        "data": {"type": "string", "contentMediaType": "application/json",
-                 "contentSchema": {"type": "object", "required": ["type"]}},
+        "event": {
+            "enum": [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+                "ping",
+                "error",
+            ]
+        },
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"type": "object", "required": ["type"]},
+        },
     },
 }
 
@@ -66,9 +80,14 @@ def _errors() -> dict[str, Any]:
     return {
         str(code): {"description": desc, "content": content}
         for code, desc in [
-            (400, "invalid_request_error"), (401, "authentication_error"),
-            (403, "permission_error"), (404, "not_found_error"), (413, "request_too_large"),
-            (429, "rate_limit_error"), (500, "api_error"), (529, "overloaded_error"),
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (413, "request_too_large"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (529, "overloaded_error"),
         ]
     }
 
@@ -94,8 +113,10 @@ def messages_openapi() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "The message (JSON), or an SSE stream when stream is true",
-                "content": {"application/json": {"schema": _MESSAGE},
-                            "text/event-stream": {"schema": _SSE_EVENT}},
+                "content": {
+                    "application/json": {"schema": _MESSAGE},
+                    "text/event-stream": {"schema": _SSE_EVENT},
+                },
             },
             **_errors(),
         },
@@ -108,9 +129,15 @@ def count_tokens_openapi() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "Estimated prompt tokens",
-                "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["input_tokens"],
-                    "properties": {"input_tokens": {"type": "integer", "minimum": 0}}}}},
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["input_tokens"],
+                            "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
+                        }
+                    }
+                },
             },
             **_errors(),
         },

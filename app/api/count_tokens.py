@@ -21,8 +21,9 @@ async def count_tokens(request: Request) -> Response:
     call = start_call(request, ROUTE)
     try:
         key = authenticate(request, call)
-        body = await read_body(request, gw.config.server.max_body_bytes,
-                               gw.config.server.body_timeout)
+        body = await read_body(
+            request, gw.config.server.max_body_bytes, gw.config.server.body_timeout
+        )
         tokens = gw.count_tokens(body, key)
     except GatewayError as err:
         call.status = err.status

@@ -46,7 +46,8 @@ def authenticate(request: Request, call: Call) -> ClientKey | None:
     if key is None:
         raise AuthenticationFailed(
             "missing or invalid API key: send it in the x-api-key header or as "
-            "Authorization: Bearer <key>")
+            "Authorization: Bearer <key>"
+        )
     call.key_id = key.id
     return key
 
@@ -66,20 +67,28 @@ async def read_body(request: Request, limit: int, seconds: float = 60.0) -> byte
                     raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
                 chunks.append(chunk)
     except TimeoutError:
-        raise GatewayError(f"the request body did not arrive within {seconds:g}s",
-                           error_type="timeout_error", status=408) from None
+        raise GatewayError(
+            f"the request body did not arrive within {seconds:g}s",
+            error_type="timeout_error",
+            status=408,
+        ) from None
     return b"".join(chunks)
 
 
 def json_response(payload: Any, request_id: str, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type=JSON,
-                    headers={"request-id": request_id})
+    return Response(
+        orjson.dumps(payload),
+        status_code=status,
+        media_type=JSON,
+        headers={"request-id": request_id},
+    )
 
 
 def error_response(err: GatewayError, request_id: str) -> Response:
     headers = {"request-id": request_id, **err.headers()}
-    return Response(error_json(err, request_id), status_code=err.status, media_type=JSON,
-                    headers=headers)
+    return Response(
+        error_json(err, request_id), status_code=err.status, media_type=JSON, headers=headers
+    )
 
 
 class SSEResponse(Response):
@@ -96,12 +105,14 @@ class SSEResponse(Response):
         self.body_iterator = content
         self.status_code = 200
         self.background = None
-        self.init_headers({
-            "request-id": request_id,
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",
-            "content-type": "text/event-stream; charset=utf-8",
-        })
+        self.init_headers(
+            {
+                "request-id": request_id,
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+                "content-type": "text/event-stream; charset=utf-8",
+            }
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -119,8 +130,7 @@ class SSEResponse(Response):
 
         watcher = asyncio.create_task(watch())
         try:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": self.raw_headers})
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -30,8 +30,9 @@ async def create_message(request: Request) -> Response:
     call = start_call(request, ROUTE)
     try:
         key = authenticate(request, call)
-        body = await read_body(request, gw.config.server.max_body_bytes,
-                               gw.config.server.body_timeout)
+        body = await read_body(
+            request, gw.config.server.max_body_bytes, gw.config.server.body_timeout
+        )
         result = await gw.messages(body, key, call)
     except GatewayError as err:
         call.status = err.status

@@ -45,19 +45,22 @@ async def list_models(request: Request) -> Response:
         listing = dict(gw.catalog.listing())
         names = list(listing)
         if q.get("after_id") in names:
-            names = names[names.index(q["after_id"]) + 1:]
+            names = names[names.index(q["after_id"]) + 1 :]
         if q.get("before_id") in names:
             names = names[: names.index(q["before_id"])]
         page = names[:limit]
         data = [_info(n, listing[n]) for n in page]
     except GatewayError as err:
         return error_response(err, call.request_id)
-    return json_response({
-        "data": data,
-        "has_more": len(names) > limit,
-        "first_id": page[0] if page else None,
-        "last_id": page[-1] if page else None,
-    }, call.request_id)
+    return json_response(
+        {
+            "data": data,
+            "has_more": len(names) > limit,
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        },
+        call.request_id,
+    )
 
 
 async def get_model(request: Request) -> Response:

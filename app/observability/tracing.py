@@ -84,9 +84,19 @@ def shutdown_tracing() -> None:
 
 
 def chat_span(
-    *, model: str, oci_model: str, requested: str, max_tokens: int, temperature: float | None,
-    top_p: float | None, region: str, api_format: str, serving_mode: str, key_id: str,
-    attempt: int, stream: bool,
+    *,
+    model: str,
+    oci_model: str,
+    requested: str,
+    max_tokens: int,
+    temperature: float | None,
+    top_p: float | None,
+    region: str,
+    api_format: str,
+    serving_mode: str,
+    key_id: str,
+    attempt: int,
+    stream: bool,
 ) -> Span:
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
@@ -110,9 +120,15 @@ def chat_span(
 
 
 def end_chat_span(
-    span: Span, *, opc_request_id: str | None, response_id: str | None,
-    finish_reason: str | None, input_tokens: int | None, output_tokens: int | None,
-    time_to_first_chunk: float | None, error_type: str | None,
+    span: Span,
+    *,
+    opc_request_id: str | None,
+    response_id: str | None,
+    finish_reason: str | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    time_to_first_chunk: float | None,
+    error_type: str | None,
 ) -> None:
     if not span.is_recording():
         span.end()

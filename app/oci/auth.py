@@ -88,16 +88,19 @@ def build_auth(cfg: OciSection) -> OciAuth:
 
         if mode == "instance_principal":
             signer = signers.InstancePrincipalsSecurityTokenSigner()
-            return OciAuth(mode, signer, getattr(signer, "region", None), True,
-                           "instance principal")
+            return OciAuth(
+                mode, signer, getattr(signer, "region", None), True, "instance principal"
+            )
         if mode == "resource_principal":
             signer = signers.get_resource_principals_signer()
-            return OciAuth(mode, signer, getattr(signer, "region", None), True,
-                           "resource principal")
+            return OciAuth(
+                mode, signer, getattr(signer, "region", None), True, "resource principal"
+            )
         if mode == "workload_identity":
             signer = signers.get_oke_workload_identity_resource_principal_signer()
-            return OciAuth(mode, signer, getattr(signer, "region", None), True,
-                           "OKE workload identity")
+            return OciAuth(
+                mode, signer, getattr(signer, "region", None), True, "OKE workload identity"
+            )
     except ConfigError:
         raise
     except Exception as err:  # the SDK raises many types; report which mode failed and why
@@ -119,8 +122,9 @@ def _profile(cfg: OciSection) -> dict[str, Any]:
     try:
         config = oci.config.from_file(path, cfg.profile)
     except Exception as err:
-        raise ConfigError(f"oci.profile: cannot read profile {cfg.profile!r} from {path}: "
-                          f"{_safe(err)}") from None
+        raise ConfigError(
+            f"oci.profile: cannot read profile {cfg.profile!r} from {path}: {_safe(err)}"
+        ) from None
     if cfg.key_file:
         config["key_file"] = expand(cfg.key_file)
     return dict(config)
@@ -133,8 +137,9 @@ def _api_key(cfg: OciSection) -> OciAuth:
     try:
         oci.config.validate_config(config)
     except Exception as err:
-        raise ConfigError(f"oci.config_file: invalid profile {cfg.profile!r}: {_safe(err)}"
-                          ) from None
+        raise ConfigError(
+            f"oci.config_file: invalid profile {cfg.profile!r}: {_safe(err)}"
+        ) from None
     signer = oci.signer.Signer(
         tenancy=config["tenancy"],
         user=config["user"],
@@ -143,8 +148,9 @@ def _api_key(cfg: OciSection) -> OciAuth:
         pass_phrase=config.get("pass_phrase"),
         private_key_content=config.get("key_content"),
     )
-    return OciAuth("api_key", signer, config.get("region"), False,
-                   f"API key (profile {cfg.profile})")
+    return OciAuth(
+        "api_key", signer, config.get("region"), False, f"API key (profile {cfg.profile})"
+    )
 
 
 def _security_token(cfg: OciSection) -> OciAuth:
@@ -163,8 +169,13 @@ def _security_token(cfg: OciSection) -> OciAuth:
         return SecurityTokenSigner(token, key)
 
     holder = _Reloadable(load)
-    return OciAuth("security_token", holder, config.get("region"), False,
-                   f"session token (profile {cfg.profile})")
+    return OciAuth(
+        "security_token",
+        holder,
+        config.get("region"),
+        False,
+        f"session token (profile {cfg.profile})",
+    )
 
 
 class _Reloadable:

@@ -34,11 +34,26 @@ CHAT_PATH = "/20231130/actions/chat"
 
 
 class UpstreamError(GatewayError):
-    def __init__(self, message: str, *, kind: str, retryable: bool, error_type: str,
-                 status: int | None = None, retry_after: float | None = None,
-                 opc_request_id: str | None = None, upstream_status: int | None = None) -> None:
-        super().__init__(message, error_type=error_type, status=status, retry_after=retry_after,
-                         upstream_kind=kind, opc_request_id=opc_request_id)
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retryable: bool,
+        error_type: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        opc_request_id: str | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            error_type=error_type,
+            status=status,
+            retry_after=retry_after,
+            upstream_kind=kind,
+            opc_request_id=opc_request_id,
+        )
         self.retryable = retryable
         self.upstream_status = upstream_status
 
@@ -64,41 +79,73 @@ def classify(status: int, body: bytes, headers: Any, opc_id: str | None) -> Upst
     retry_after = _retry_after(headers)
     if status == 400:
         if _CONTEXT_RX.search(message):
-            return UpstreamError(message, kind="context_overflow", retryable=False,
-                                 error_type="invalid_request_error", opc_request_id=opc_id,
-                                 upstream_status=status)
-        return UpstreamError(message or "OCI rejected the request", kind="bad_request",
-                             retryable=False, error_type="invalid_request_error",
-                             opc_request_id=opc_id, upstream_status=status)
+            return UpstreamError(
+                message,
+                kind="context_overflow",
+                retryable=False,
+                error_type="invalid_request_error",
+                opc_request_id=opc_id,
+                upstream_status=status,
+            )
+        return UpstreamError(
+            message or "OCI rejected the request",
+            kind="bad_request",
+            retryable=False,
+            error_type="invalid_request_error",
+            opc_request_id=opc_id,
+            upstream_status=status,
+        )
     if status == 404:
         return UpstreamError(
             "OCI Generative AI could not find the model, or the gateway's identity has no access "
             f"to it in this compartment/region: {message}",
-            kind="not_found", retryable=False, error_type="not_found_error",
-            opc_request_id=opc_id, upstream_status=status)
+            kind="not_found",
+            retryable=False,
+            error_type="not_found_error",
+            opc_request_id=opc_id,
+            upstream_status=status,
+        )
     if status in (401, 403):
         # the gateway's own credentials: never a 401 to the client (Claude Code retries 401s)
         return UpstreamError(
             f"the upstream rejected the gateway's OCI credentials (HTTP {status}); "
             "check the gateway's OCI auth configuration",
-            kind="auth_error", retryable=False, error_type="api_error", status=500,
-            opc_request_id=opc_id, upstream_status=status)
+            kind="auth_error",
+            retryable=False,
+            error_type="api_error",
+            status=500,
+            opc_request_id=opc_id,
+            upstream_status=status,
+        )
     if status == 429:
         return UpstreamError(
             f"OCI Generative AI is throttling requests: {message or 'too many requests'}",
-            kind="rate_limited", retryable=True, error_type="rate_limit_error",
+            kind="rate_limited",
+            retryable=True,
+            error_type="rate_limit_error",
             retry_after=retry_after if retry_after is not None else 5.0,
-            opc_request_id=opc_id, upstream_status=status)
+            opc_request_id=opc_id,
+            upstream_status=status,
+        )
     if status >= 500:
         overloaded = status in (503, 504)
         return UpstreamError(
             f"OCI Generative AI failed (HTTP {status}): {message or 'server error'}",
-            kind="server_error", retryable=status != 501,
+            kind="server_error",
+            retryable=status != 501,
             error_type="overloaded_error" if overloaded else "api_error",
-            retry_after=retry_after, opc_request_id=opc_id, upstream_status=status)
-    return UpstreamError(f"OCI answered HTTP {status}: {message}", kind="other",
-                         retryable=False, error_type="api_error", opc_request_id=opc_id,
-                         upstream_status=status)
+            retry_after=retry_after,
+            opc_request_id=opc_id,
+            upstream_status=status,
+        )
+    return UpstreamError(
+        f"OCI answered HTTP {status}: {message}",
+        kind="other",
+        retryable=False,
+        error_type="api_error",
+        opc_request_id=opc_id,
+        upstream_status=status,
+    )
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -123,15 +170,20 @@ def context_overflow_numbers(message: str) -> tuple[int, int] | None:
 
 def backoff(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
     """Exponential backoff with full jitter; an upstream ``retry-after`` is a floor."""
-    delay = random.uniform(0, min(cap, base * (2 ** attempt)))
+    delay = random.uniform(0, min(cap, base * (2**attempt)))
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay
 
 
 def timeout_error(what: str) -> UpstreamError:
-    return UpstreamError(f"OCI Generative AI did not answer in time ({what})", kind="timeout",
-                         retryable=True, error_type="overloaded_error", retry_after=2.0)
+    return UpstreamError(
+        f"OCI Generative AI did not answer in time ({what})",
+        kind="timeout",
+        retryable=True,
+        error_type="overloaded_error",
+        retry_after=2.0,
+    )
 
 
 class OciClient:
@@ -162,8 +214,9 @@ class OciClient:
             await self._session.close()
             self._session = None
 
-    async def send(self, base_url: str, body: bytes, opc_request_id: str, *, stream: bool
-                   ) -> aiohttp.ClientResponse:
+    async def send(
+        self, base_url: str, body: bytes, opc_request_id: str, *, stream: bool
+    ) -> aiohttp.ClientResponse:
         assert self._session is not None, "OciClient.start() was not awaited"
         url = base_url + CHAT_PATH
         headers = {
@@ -179,12 +232,17 @@ class OciClient:
                 async with asyncio.timeout(self.cfg.timeouts.first_byte):
                     resp = await self._session.post(url, data=body, headers=signed)
             except TimeoutError:
-                raise timeout_error("no response headers within "
-                                    f"{self.cfg.timeouts.first_byte:g}s") from None
+                raise timeout_error(
+                    f"no response headers within {self.cfg.timeouts.first_byte:g}s"
+                ) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as err:
                 raise UpstreamError(
-                    f"cannot reach OCI Generative AI ({type(err).__name__})", kind="connect_error",
-                    retryable=True, error_type="overloaded_error", retry_after=2.0) from None
+                    f"cannot reach OCI Generative AI ({type(err).__name__})",
+                    kind="connect_error",
+                    retryable=True,
+                    error_type="overloaded_error",
+                    retry_after=2.0,
+                ) from None
             if resp.status == 200:
                 return resp
             opc_id = resp.headers.get("opc-request-id", opc_request_id)
@@ -208,16 +266,28 @@ async def read_json(resp: aiohttp.ClientResponse, idle: float) -> dict[str, Any]
     except TimeoutError:
         raise timeout_error("the answer stalled") from None
     except aiohttp.ClientError as err:
-        raise UpstreamError(f"the OCI answer was cut off ({type(err).__name__})",
-                            kind="stream_broken", retryable=True, error_type="api_error") from None
+        raise UpstreamError(
+            f"the OCI answer was cut off ({type(err).__name__})",
+            kind="stream_broken",
+            retryable=True,
+            error_type="api_error",
+        ) from None
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise UpstreamError("OCI sent an answer that is not JSON", kind="stream_broken",
-                            retryable=False, error_type="api_error") from None
+        raise UpstreamError(
+            "OCI sent an answer that is not JSON",
+            kind="stream_broken",
+            retryable=False,
+            error_type="api_error",
+        ) from None
     if not isinstance(value, dict):
-        raise UpstreamError("OCI sent an unexpected answer", kind="stream_broken",
-                            retryable=False, error_type="api_error")
+        raise UpstreamError(
+            "OCI sent an unexpected answer",
+            kind="stream_broken",
+            retryable=False,
+            error_type="api_error",
+        )
     return value
 
 
@@ -249,8 +319,11 @@ async def read_chunks(
             continue
         except (aiohttp.ClientError, OSError) as err:
             raise UpstreamError(
-                f"the OCI stream was cut off ({type(err).__name__})", kind="stream_broken",
-                retryable=False, error_type="api_error") from None
+                f"the OCI stream was cut off ({type(err).__name__})",
+                kind="stream_broken",
+                retryable=False,
+                error_type="api_error",
+            ) from None
         if not data:
             tail = reader.close()
             if tail:
@@ -261,7 +334,8 @@ async def read_chunks(
         try:
             events = reader.feed(data)
         except MalformedChunk as err:
-            raise UpstreamError(str(err), kind="stream_broken", retryable=False,
-                                error_type="api_error") from None
+            raise UpstreamError(
+                str(err), kind="stream_broken", retryable=False, error_type="api_error"
+            ) from None
         if events:
             yield events

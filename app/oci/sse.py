@@ -39,8 +39,9 @@ class SseReader:
             try:
                 value = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                raise MalformedChunk(f"upstream sent a malformed event ({len(payload)} bytes)"
-                                     ) from None
+                raise MalformedChunk(
+                    f"upstream sent a malformed event ({len(payload)} bytes)"
+                ) from None
             if isinstance(value, dict):
                 events.append(value)
         return events

@@ -56,8 +56,15 @@ def parse_keys(data: Any, source: str) -> list[ClientKey]:
         where = f"{source}: keys[{i}]"
         if not isinstance(entry, dict):
             raise KeysFileError(f"{where}: must be a mapping")
-        unknown = set(entry) - {"id", "key", "sha256", "models", "requests_per_minute",
-                                "tokens_per_minute", "max_concurrent_streams"}
+        unknown = set(entry) - {
+            "id",
+            "key",
+            "sha256",
+            "models",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "max_concurrent_streams",
+        }
         if unknown:
             raise KeysFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         kid = entry.get("id")
@@ -89,8 +96,7 @@ def parse_keys(data: Any, source: str) -> list[ClientKey]:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise KeysFileError(f"{where}.{name}: must be a positive integer")
             limits[name] = value
-        keys.append(ClientKey(kid, digest, tuple(models) if models is not None else None,
-                              **limits))
+        keys.append(ClientKey(kid, digest, tuple(models) if models is not None else None, **limits))
     return keys
 
 

@@ -42,8 +42,9 @@ class _Usage:
             else:
                 self.prev_requests = self.prev_tokens = 0
             self.requests = self.tokens = 0
-            self.window_start = now if self.window_start == 0 else (
-                self.window_start + elapsed_windows * WINDOW)
+            self.window_start = (
+                now if self.window_start == 0 else (self.window_start + elapsed_windows * WINDOW)
+            )
 
     def weighted(self, now: float, current: int, previous: int) -> float:
         # sliding-window approximation: the previous window counts for the part still in view
@@ -95,16 +96,20 @@ class Limiter:
 
     def check(self, key: ClientKey, u: _Usage, now: float, stream: bool) -> None:
         reset = u.window_start + WINDOW - now
-        if key.requests_per_minute is not None and u.weighted(
-            now, u.requests + 1, u.prev_requests
-        ) > key.requests_per_minute:
+        if (
+            key.requests_per_minute is not None
+            and u.weighted(now, u.requests + 1, u.prev_requests) > key.requests_per_minute
+        ):
             refuse(key.id, "requests", reset, key.requests_per_minute)
-        if key.tokens_per_minute is not None and u.weighted(
-            now, u.tokens, u.prev_tokens
-        ) >= key.tokens_per_minute:
+        if (
+            key.tokens_per_minute is not None
+            and u.weighted(now, u.tokens, u.prev_tokens) >= key.tokens_per_minute
+        ):
             refuse(key.id, "tokens", reset, key.tokens_per_minute)
-        if stream and key.max_concurrent_streams is not None and (
-            u.streams >= key.max_concurrent_streams
+        if (
+            stream
+            and key.max_concurrent_streams is not None
+            and (u.streams >= key.max_concurrent_streams)
         ):
             refuse(key.id, "concurrency", 1.0, key.max_concurrent_streams)
 
@@ -125,8 +130,11 @@ class Limiter:
 
 def refuse(key_id: str, limit: str, reset: float, value: int) -> None:
     m.RATE_LIMITED.labels(key_id, limit).inc()
-    what = {"requests": f"{value} requests per minute",
-            "tokens": f"{value} tokens per minute",
-            "concurrency": f"{value} concurrent streams"}[limit]
-    raise RateLimited(f"API key {key_id!r} is over its limit of {what}",
-                      retry_after=max(1.0, math.ceil(reset)))
+    what = {
+        "requests": f"{value} requests per minute",
+        "tokens": f"{value} tokens per minute",
+        "concurrency": f"{value} concurrent streams",
+    }[limit]
+    raise RateLimited(
+        f"API key {key_id!r} is over its limit of {what}", retry_after=max(1.0, math.ceil(reset))
+    )

@@ -34,8 +34,9 @@ class RedisLimiter(Limiter):
         super().__init__()
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25,
-                                     health_check_interval=0)
+        self._redis = redis.from_url(
+            url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=0
+        )
         self._down_until = 0.0
         self._last_log = 0.0
 
@@ -45,8 +46,10 @@ class RedisLimiter(Limiter):
         m.RATELIMIT_BACKEND_ERRORS.inc()
         if now - self._last_log > 30:
             self._last_log = now
-            log.error("limit store unavailable, serving without shared limits (fail-open): %s",
-                      type(err).__name__)
+            log.error(
+                "limit store unavailable, serving without shared limits (fail-open): %s",
+                type(err).__name__,
+            )
 
     async def acquire(self, key: ClientKey | None, *, stream: bool) -> Permit:
         if key is None or (
@@ -91,8 +94,10 @@ class RedisLimiter(Limiter):
             _int(tok) + _int(tok_prev) * frac >= key.tokens_per_minute
         ):
             refuse(key.id, "tokens", reset, key.tokens_per_minute)
-        if stream and key.max_concurrent_streams is not None and (
-            int(streams) >= key.max_concurrent_streams
+        if (
+            stream
+            and key.max_concurrent_streams is not None
+            and (int(streams) >= key.max_concurrent_streams)
         ):
             refuse(key.id, "concurrency", 1.0, key.max_concurrent_streams)
         pipe = r.pipeline(transaction=False)
@@ -132,8 +137,9 @@ def _int(value: Any) -> int:
 
 
 class _RedisPermit(Permit):
-    def __init__(self, limiter: RedisLimiter, key_id: str, stream: bool,
-                 member: str | None) -> None:
+    def __init__(
+        self, limiter: RedisLimiter, key_id: str, stream: bool, member: str | None
+    ) -> None:
         super().__init__(None, key_id, stream)
         self._shared = limiter
         self._member = member

@@ -33,8 +33,10 @@ def system_texts(req: MessagesRequest | _Count) -> list[str]:
             texts.append(system)
     elif system:
         for block in system:
-            if isinstance(block, TextBlock) and block.text and not block.text.startswith(
-                _BILLING_HEADER
+            if (
+                isinstance(block, TextBlock)
+                and block.text
+                and not block.text.startswith(_BILLING_HEADER)
             ):
                 texts.append(block.text)
     for msg in req.messages:
@@ -86,8 +88,10 @@ def document_part(block: DocumentBlock, model: str, documents: bool) -> dict[str
             )
         if kind == "base64":
             media = src.get("media_type") or "application/pdf"
-            return {"type": "DOCUMENT", "documentUrl": {"url": f"data:{media};base64,"
-                                                               f"{src.get('data', '')}"}}
+            return {
+                "type": "DOCUMENT",
+                "documentUrl": {"url": f"data:{media};base64,{src.get('data', '')}"},
+            }
         return {"type": "DOCUMENT", "documentUrl": {"url": str(src.get("url", ""))}}
     raise InvalidRequest(f"document source type {kind!r} is not supported by this gateway")
 

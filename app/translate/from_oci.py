@@ -59,8 +59,11 @@ def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = Fals
     Code then continues instead of running a call with broken input).
     """
     if finish:
-        reason = (_COHERE_STOP.get(finish.upper(), "end_turn") if cohere
-                  else _GENERIC_STOP.get(finish.lower(), "end_turn"))
+        reason = (
+            _COHERE_STOP.get(finish.upper(), "end_turn")
+            if cohere
+            else _GENERIC_STOP.get(finish.lower(), "end_turn")
+        )
     else:
         reason = "end_turn"
     if had_tool_calls and reason != "max_tokens":
@@ -68,8 +71,9 @@ def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = Fals
     return reason
 
 
-def usage_from_oci(usage: dict[str, Any] | None, estimated_input: int, estimated_output: int
-                   ) -> dict[str, int]:
+def usage_from_oci(
+    usage: dict[str, Any] | None, estimated_input: int, estimated_output: int
+) -> dict[str, int]:
     """Anthropic usage: ``input_tokens`` excludes cache reads (total = input + cache_read)."""
     if not usage:
         return {
@@ -149,8 +153,11 @@ def message_from_oci(
         )
         reasoning = msg.get("reasoningContent") or ""
         raw_calls = [
-            {"name": tc.get("name", ""), "input": _parse_args(tc.get("arguments")),
-             "id": tc.get("id")}
+            {
+                "name": tc.get("name", ""),
+                "input": _parse_args(tc.get("arguments")),
+                "id": tc.get("id"),
+            }
             for tc in msg.get("toolCalls") or []
             if isinstance(tc, dict)
         ]

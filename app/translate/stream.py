@@ -98,27 +98,30 @@ class StreamTranslator:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> bytes:
-        return sse.event(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": self._message_id,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self._model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {
-                        "input_tokens": self._estimated_input,
-                        "cache_creation_input_tokens": 0,
-                        "cache_read_input_tokens": 0,
-                        "output_tokens": 1,
+        return (
+            sse.event(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": self._message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self._model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": self._estimated_input,
+                            "cache_creation_input_tokens": 0,
+                            "cache_read_input_tokens": 0,
+                            "output_tokens": 1,
+                        },
                     },
                 },
-            },
-        ) + sse.PING
+            )
+            + sse.PING
+        )
 
     @property
     def finished(self) -> bool:
@@ -175,9 +178,7 @@ class StreamTranslator:
             self._hold = ""
         out += self._close()
         reason = self.stop_reason
-        usage = usage_from_oci(
-            self.usage, self._estimated_input, max(1, self._out_chars // 4)
-        )
+        usage = usage_from_oci(self.usage, self._estimated_input, max(1, self._out_chars // 4))
         out += sse.event(
             "message_delta",
             {
@@ -261,8 +262,8 @@ class StreamTranslator:
         self._calls_emitted += 1
         self.produced_content = True
         return out + self._begin(
-            _TOOL, {"type": "tool_use", "id": oci_id or mint_id("toolu_"), "name": name,
-                    "input": {}}
+            _TOOL,
+            {"type": "tool_use", "id": oci_id or mint_id("toolu_"), "name": name, "input": {}},
         )
 
     def _args(self, fragment: str) -> bytes:

@@ -56,8 +56,15 @@ class OciRequest:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-_EFFORT = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH", "max": "HIGH",
-           "minimal": "MINIMAL", "none": "NONE"}
+_EFFORT = {
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+    "max": "HIGH",
+    "minimal": "MINIMAL",
+    "none": "NONE",
+}
 
 
 def reasoning_effort(req: MessagesRequest | CountTokensRequest, spec: ModelSpec) -> str | None:
@@ -102,8 +109,10 @@ def custom_tools(req: MessagesRequest | CountTokensRequest) -> list[Any]:
 
 def structured_output(req: MessagesRequest | CountTokensRequest) -> dict[str, Any] | None:
     fmt = req.output_config.format if req.output_config else None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(
-        fmt.get("schema"), dict
+    if (
+        isinstance(fmt, dict)
+        and fmt.get("type") == "json_schema"
+        and isinstance(fmt.get("schema"), dict)
     ):
         return fmt["schema"]
     return None
@@ -156,8 +165,7 @@ def to_oci(
         if msg.role == "assistant":
             _assistant(msg.content, messages)
         else:
-            _user(_results_in_call_order(msg.content, messages), messages, name, vision,
-                  documents)
+            _user(_results_in_call_order(msg.content, messages), messages, name, vision, documents)
 
     chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
     tools = custom_tools(req) if spec.has("tools") else []
@@ -192,8 +200,9 @@ def to_oci(
     if isinstance(req, MessagesRequest):
         stream = req.stream
         max_tokens = clamp_max_tokens(req.max_tokens, spec)
-        chat["maxCompletionTokens" if spec.tokens_param == "max_completion_tokens"
-             else "maxTokens"] = max_tokens
+        chat[
+            "maxCompletionTokens" if spec.tokens_param == "max_completion_tokens" else "maxTokens"
+        ] = max_tokens
         temperature = spec.temperature if spec.temperature is not None else req.temperature
         if temperature is not None:
             chat["temperature"] = temperature
@@ -297,8 +306,9 @@ def _user(
                 {
                     "role": "TOOL",
                     "toolCallId": b.tool_use_id,
-                    "content": [{"type": "TEXT",
-                                 "text": c.tool_result_text(b.content, b.is_error, note)}],
+                    "content": [
+                        {"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error, note)}
+                    ],
                 }
             )
             if vision:

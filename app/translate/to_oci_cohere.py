@@ -104,8 +104,11 @@ def to_oci_cohere(
             chat["isStream"] = True
             chat["streamOptions"] = {"isIncludeUsage": True}
     return OciRequest(
-        body={"compartmentId": compartment_id, "servingMode": serving_mode(spec),
-              "chatRequest": chat},
+        body={
+            "compartmentId": compartment_id,
+            "servingMode": serving_mode(spec),
+            "chatRequest": chat,
+        },
         stream=stream,
         max_tokens=max_tokens,
         stop_sequences=stops,

@@ -82,7 +82,7 @@ def image_size(url: str) -> tuple[int, int] | None:
     if comma < 0 or not url[:comma].endswith(";base64"):
         return None
     # JPEG dimensions can sit behind EXIF data: read up to 64 KiB of the file, no more
-    b64 = url[comma + 1: comma + 1 + 87384]
+    b64 = url[comma + 1 : comma + 1 + 87384]
     try:
         head = base64.b64decode(b64[: len(b64) // 4 * 4])
     except (binascii.Error, ValueError):
@@ -109,8 +109,10 @@ def _webp(b: bytes) -> tuple[int, int] | None:
     if kind == b"VP8X":
         return 1 + int.from_bytes(b[24:27], "little"), 1 + int.from_bytes(b[27:30], "little")
     if kind == b"VP8 ":
-        return (int.from_bytes(b[26:28], "little") & 0x3FFF,
-                int.from_bytes(b[28:30], "little") & 0x3FFF)
+        return (
+            int.from_bytes(b[26:28], "little") & 0x3FFF,
+            int.from_bytes(b[28:30], "little") & 0x3FFF,
+        )
     if kind == b"VP8L":
         bits = int.from_bytes(b[21:25], "little")
         return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
@@ -128,9 +130,9 @@ def _jpeg(b: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
-        length = int.from_bytes(b[i + 2:i + 4], "big")
+        length = int.from_bytes(b[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(b[i + 7:i + 9], "big"), int.from_bytes(b[i + 5:i + 7], "big")
+            return int.from_bytes(b[i + 7 : i + 9], "big"), int.from_bytes(b[i + 5 : i + 7], "big")
         i += 2 + length
     return None
 
@@ -159,6 +161,6 @@ class Calibrator:
             return
         sample = min(4.0, max(0.25, reported / raw))
         current = self._ratio.get(model)
-        self._ratio[model] = sample if current is None else (
-            current + self._alpha * (sample - current)
+        self._ratio[model] = (
+            sample if current is None else (current + self._alpha * (sample - current))
         )

@@ -31,12 +31,40 @@ import orjson
 
 _ALWAYS_DROP = frozenset(
     {
-        "$schema", "$id", "$comment", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary",
-        "$defs", "definitions", "propertyNames", "patternProperties", "unevaluatedProperties",
-        "unevaluatedItems", "dependentSchemas", "dependentRequired", "dependencies", "if",
-        "then", "else", "not", "contentEncoding", "contentMediaType", "contentSchema",
-        "examples", "deprecated", "readOnly", "writeOnly", "prefixItems", "contains",
-        "minContains", "maxContains", "additionalItems", "$recursiveRef", "$recursiveAnchor",
+        "$schema",
+        "$id",
+        "$comment",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+        "propertyNames",
+        "patternProperties",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "dependentSchemas",
+        "dependentRequired",
+        "dependencies",
+        "if",
+        "then",
+        "else",
+        "not",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "prefixItems",
+        "contains",
+        "minContains",
+        "maxContains",
+        "additionalItems",
+        "$recursiveRef",
+        "$recursiveAnchor",
     }
 )
 _GEMINI_DROP = frozenset(
@@ -47,20 +75,26 @@ _SCHEMA_LISTS = ("allOf",)
 _MAX_DEPTH = 32
 _MAX_REF_HOPS = 8
 # the formats Gemini's function-declaration schema accepts, per type
-_GEMINI_FORMATS = {"string": ("enum", "date-time"), "number": ("float", "double"),
-                   "integer": ("int32", "int64")}
+_GEMINI_FORMATS = {
+    "string": ("enum", "date-time"),
+    "number": ("float", "double"),
+    "integer": ("int32", "int64"),
+}
 
 
 def sanitize_schema(schema: dict[str, Any] | None, *, gemini: bool = False) -> dict[str, Any]:
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    ctx = _Ctx(root=schema, drop=_ALWAYS_DROP | _GEMINI_DROP if gemini else _ALWAYS_DROP,
-               gemini=gemini)
+    ctx = _Ctx(
+        root=schema, drop=_ALWAYS_DROP | _GEMINI_DROP if gemini else _ALWAYS_DROP, gemini=gemini
+    )
     out = _clean(schema, ctx, (), 0)
     if out.get("type") != "object":
-        out = {"type": "object", "properties": out.get("properties", {}), **(
-            {"required": out["required"]} if "required" in out else {}
-        )}
+        out = {
+            "type": "object",
+            "properties": out.get("properties", {}),
+            **({"required": out["required"]} if "required" in out else {}),
+        }
     out.setdefault("properties", {})
     return out
 
@@ -92,8 +126,9 @@ def _pointer(root: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def _resolve(node: dict[str, Any], ctx: _Ctx, seen: tuple[str, ...]
-             ) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _resolve(
+    node: dict[str, Any], ctx: _Ctx, seen: tuple[str, ...]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Follow ``$ref`` chains; siblings of a ``$ref`` (description, default) win."""
     for _ in range(_MAX_REF_HOPS):
         ref = node.get("$ref")
@@ -124,9 +159,7 @@ def _clean(node: Any, ctx: _Ctx, seen: tuple[str, ...], depth: int) -> dict[str,
         if key in drop or key == "$ref" or key in ("anyOf", "oneOf"):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {
-                name: _clean(sub, ctx, seen, depth + 1) for name, sub in value.items()
-            }
+            out[key] = {name: _clean(sub, ctx, seen, depth + 1) for name, sub in value.items()}
         elif key == "items":
             if isinstance(value, dict):
                 out[key] = _clean(value, ctx, seen, depth + 1)
@@ -158,8 +191,10 @@ def _clean(node: Any, ctx: _Ctx, seen: tuple[str, ...], depth: int) -> dict[str,
         out["type"] = "object"
     if "required" in out and "properties" in out:
         out["required"] = [r for r in out["required"] if r in out["properties"]]
-    if ctx.gemini and "format" in out and out["format"] not in _GEMINI_FORMATS.get(
-        str(out.get("type")), ()
+    if (
+        ctx.gemini
+        and "format" in out
+        and out["format"] not in _GEMINI_FORMATS.get(str(out.get("type")), ())
     ):
         del out["format"]  # Gemini rejects formats it does not know (e.g. "uri")
     return out
@@ -177,7 +212,8 @@ def _drop_null_enum(out: dict[str, Any]) -> None:
 
 def _is_null(branch: Any) -> bool:
     return isinstance(branch, dict) and (
-        branch.get("type") == "null" or branch.get("const", 0) is None
+        branch.get("type") == "null"
+        or branch.get("const", 0) is None
         or branch.get("enum") == [None]
     )
 
@@ -204,10 +240,14 @@ def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
             merged.setdefault(k, v)
         if len(real) == 1:
             return merged
-        kinds = list(dict.fromkeys(
-            t for b in real for t in _type_names(b.get("type", "value")) if t != "null"))
+        kinds = list(
+            dict.fromkeys(
+                t for b in real for t in _type_names(b.get("type", "value")) if t != "null"
+            )
+        )
         scalar_only = all(
-            isinstance(b.get("type"), str) and b["type"] in _SCALARS
+            isinstance(b.get("type"), str)
+            and b["type"] in _SCALARS
             and not {"properties", "items"} & b.keys()
             for b in real
         )
