@@ -63,7 +63,7 @@ class OciSection(_Strict):
     key_file: str | None = None
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
-    max_connections: int = Field(1000, ge=1)
+    max_connections: int = Field(4096, ge=1)
 
     @model_validator(mode="after")
     def _region_or_endpoint(self) -> OciSection:

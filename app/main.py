@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
 from app.api import count_tokens, messages, models, ops
@@ -202,6 +203,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_extra=count_tokens_openapi(),
         summary="Count tokens",
     )
+    # The two hot routes are served by plain Starlette routes placed first (they parse their own
+    # bodies), skipping FastAPI's dependency solving and exit-stack per request (~10% of a
+    # request's CPU in the profile). The APIRoutes above stay for the OpenAPI description.
+    app.router.routes.insert(0, Route("/v1/messages", messages.create_message, methods=["POST"]))
+    app.router.routes.insert(
+        1, Route("/v1/messages/count_tokens", count_tokens.count_tokens, methods=["POST"])
+    )
     app.add_api_route("/v1/models", models.list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", models.get_model, methods=["GET"])
     app.add_api_route("/", ops.root, methods=["GET", "HEAD"], include_in_schema=False)
@@ -220,7 +228,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if tracing.setup_tracing():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        # no span per ASGI send/receive: that is one span per streamed event (1.6x CPU/event)
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="healthz,readyz,metrics", exclude_spans=["send", "receive"]
+        )
     _install_cors(app, settings)
     return app
 

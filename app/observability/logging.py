@@ -46,6 +46,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO") -> None:
+    # Skip the caller lookup (a stack walk per record) and thread/process-name lookups: the
+    # Python logging docs' own optimisation; ~5% of a request's CPU went to the access line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

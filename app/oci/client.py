@@ -291,6 +291,42 @@ async def read_json(resp: aiohttp.ClientResponse, idle: float) -> dict[str, Any]
     return value
 
 
+class _Watchdog:
+    """One timer per stream that notices upstream silence, instead of a timer per socket read.
+
+    It re-arms itself while data keeps coming; after ``every`` seconds without data (or since
+    the last ping) it cancels the reading task, but only while that task is waiting in
+    ``readany`` (never while it is handing bytes to the client), and marks the cancellation as
+    its own so the reader turns it into a ping or an idle timeout.
+    """
+
+    __slots__ = ("_every", "_handle", "_loop", "_task", "fired", "last", "mark", "reading")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], every: float
+    ) -> None:
+        self._loop = loop
+        self._task = task
+        self._every = every
+        self.last = self.mark = loop.time()
+        self.fired = False
+        self.reading = False
+        self._handle = loop.call_at(self.mark + every, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        due = self.mark + self._every
+        if now < due or not self.reading:
+            self._handle = self._loop.call_at(max(due, now + 0.05), self._check)
+            return
+        self.fired = True
+        self._task.cancel()
+        self._handle = self._loop.call_at(now + self._every, self._check)
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+
 async def read_chunks(
     resp: aiohttp.ClientResponse, *, idle: float, ping_every: float
 ) -> AsyncIterator[list[dict[str, Any]] | None]:
@@ -302,40 +338,49 @@ async def read_chunks(
     reader = SseReader()
     content = resp.content
     loop = asyncio.get_running_loop()
-    last = next_ping = loop.time()
-    next_ping += ping_every
-    while True:
-        now = loop.time()
-        try:
-            # one timer per socket read, not per event: asyncio.timeout is a cheap TimerHandle
-            async with asyncio.timeout(min(last + idle, next_ping) - now):
+    task = asyncio.current_task()
+    assert task is not None
+    dog = _Watchdog(loop, task, min(ping_every, idle))
+    try:
+        while True:
+            dog.reading = True
+            try:
                 data = await content.readany()
-        except TimeoutError:
-            now = loop.time()
-            if now >= last + idle:
-                raise timeout_error(f"no data for {idle:g}s mid-stream") from None
-            next_ping = now + ping_every
-            yield None
-            continue
-        except (aiohttp.ClientError, OSError) as err:
-            raise UpstreamError(
-                f"the OCI stream was cut off ({type(err).__name__})",
-                kind="stream_broken",
-                retryable=False,
-                error_type="api_error",
-            ) from None
-        if not data:
-            tail = reader.close()
-            if tail:
-                yield tail
-            return
-        last = loop.time()
-        next_ping = last + ping_every
-        try:
-            events = reader.feed(data)
-        except MalformedChunk as err:
-            raise UpstreamError(
-                str(err), kind="stream_broken", retryable=False, error_type="api_error"
-            ) from None
-        if events:
-            yield events
+            except asyncio.CancelledError:
+                if not dog.fired:
+                    raise
+                dog.fired = False
+                if task.uncancel() > 0:
+                    raise  # a real cancellation (client gone, shutdown) arrived as well
+                now = loop.time()
+                if now - dog.last >= idle:
+                    raise timeout_error(f"no data for {idle:g}s mid-stream") from None
+                dog.mark = now
+                dog.reading = False
+                yield None
+                continue
+            except (aiohttp.ClientError, OSError) as err:
+                raise UpstreamError(
+                    f"the OCI stream was cut off ({type(err).__name__})",
+                    kind="stream_broken",
+                    retryable=False,
+                    error_type="api_error",
+                ) from None
+            finally:
+                dog.reading = False
+            if not data:
+                tail = reader.close()
+                if tail:
+                    yield tail
+                return
+            dog.last = dog.mark = loop.time()
+            try:
+                events = reader.feed(data)
+            except MalformedChunk as err:
+                raise UpstreamError(
+                    str(err), kind="stream_broken", retryable=False, error_type="api_error"
+                ) from None
+            if events:
+                yield events
+    finally:
+        dog.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
+import os
 import string
 from typing import Any
 
@@ -21,8 +21,16 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def mint_id(prefix: str) -> str:
-    """``toolu_…`` / ``msg_…`` ids in Anthropic's style (base62)."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    """``toolu_…`` / ``msg_…`` ids in Anthropic's style (base62, 24 characters).
+
+    One ``os.urandom`` call encoded in base62: 24 ``secrets.choice`` calls cost ~30 us.
+    """
+    n = int.from_bytes(os.urandom(18), "big")
+    chars = []
+    for _ in range(24):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return prefix + "".join(chars)
 
 
 def thinking_signature(digest: bytes) -> str:
