@@ -282,6 +282,8 @@ class Gateway:
                 attempt=attempt + 1,
                 stream=oci.stream,
             )
+            if self.config.observability.record_content:
+                tracing.record_content(span, "gen_ai.input.messages", _prompt_json(oci.body))
             t_sent = time.perf_counter()
             try:
                 resp = await self.client.send(target.base_url, body, opc_id, stream=oci.stream)
@@ -402,6 +404,10 @@ class Gateway:
         self._account(call, resolved, raw, usage, message["usage"], message["stop_reason"], permit)
         finish = _finish_of(chat)
         m.OPERATION_DURATION.labels(*_labels(resolved), "").observe(time.perf_counter() - t_sent)
+        if self.config.observability.record_content:
+            tracing.record_content(
+                span, "gen_ai.output.messages", orjson.dumps(message["content"]).decode()
+            )
         tracing.end_chat_span(
             span,
             opc_request_id=call.opc_request_id,
@@ -471,6 +477,7 @@ class Gateway:
             estimated_input=estimate,
             cohere=resolved.spec.format == "COHERE",
             stop_sequences=oci.stop_sequences,
+            transcript=[] if self.config.observability.record_content else None,
         )
         gauge = m.ACTIVE_STREAMS.labels(resolved.name)
         gauge.inc()
@@ -562,6 +569,10 @@ class Gateway:
             m.OPERATION_DURATION.labels(*labels, call.error_type or "").observe(
                 time.perf_counter() - t_sent
             )
+            if translator.transcript is not None:
+                tracing.record_content(
+                    span, "gen_ai.output.messages", "".join(translator.transcript)
+                )
             tracing.end_chat_span(
                 span,
                 opc_request_id=call.opc_request_id,
@@ -615,6 +626,14 @@ def _finish_of(chat: dict[str, Any]) -> str | None:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         return choices[0].get("finishReason")
     return None
+
+
+_PROMPT_KEYS = ("messages", "chatHistory", "message", "preambleOverride", "toolResults")
+
+
+def _prompt_json(body: dict[str, Any]) -> str:
+    chat = body.get("chatRequest") or {}
+    return orjson.dumps({k: chat[k] for k in _PROMPT_KEYS if k in chat}).decode()
 
 
 def _check_depth(data: Any, limit: int) -> None:

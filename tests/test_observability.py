@@ -206,3 +206,32 @@ def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
     assert servers and servers[0].trace_id == ok.trace_id
     access = [json.loads(line) for line in log.splitlines() if '"logger":"app.access"' in line]
     assert access[-1]["trace_id"] == ok.trace_id.hex()
+
+
+def test_content_is_recorded_only_when_opted_in(fake: FakeOCI, oci_key: TestKey,
+                                                tmp_path: Path) -> None:
+    receiver = _OtlpReceiver(("127.0.0.1", 0), _Handler)
+    receiver.spans = []
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          keys_file=write_keys(tmp_path),
+                          observability={"record_content": True})
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
+           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    try:
+        with GatewayProcess(config, tmp_path, env=env) as gw:
+            fake.push(Scenario(text="recorded answer", chunks=2),
+                      Scenario(text="plain json answer"))
+            assert check_stream(_post(gw.url, "grok", stream=True).text)["text"]
+            assert _post(gw.url, "grok", stream=False).status_code == 200
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(
+                    [s for _, s in receiver.spans if s.name == "chat xai.grok-4"]) < 2:
+                time.sleep(0.1)
+    finally:
+        receiver.shutdown()
+    chats = [s for _, s in receiver.spans if s.name == "chat xai.grok-4"]
+    assert len(chats) == 2
+    assert "count me" in _attr(chats[0], "gen_ai.input.messages")
+    assert _attr(chats[0], "gen_ai.output.messages") == "recorded answer"
+    assert "plain json answer" in _attr(chats[1], "gen_ai.output.messages")

@@ -67,10 +67,13 @@ def _stream_in_thread(url: str, body: dict[str, Any], out: dict[str, Any], key: 
         out["exc"] = repr(err)
 
 
-def test_sigterm_drains_streams(fake: FakeOCI, oci_key: TestKey, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [None, 1], ids=["uvicorn", "gunicorn"])
+def test_sigterm_drains_streams(fake: FakeOCI, oci_key: TestKey, tmp_path: Path,
+                                workers: int | None) -> None:
     config = write_config(tmp_path, fake.url, oci_key.config_path,
                           keys_file=write_keys(tmp_path))
-    gw = GatewayProcess(config, tmp_path, env={"GATEWAY_GRACEFUL_TIMEOUT": "4"}).start()
+    gw = GatewayProcess(config, tmp_path, workers=workers,
+                        env={"GATEWAY_GRACEFUL_TIMEOUT": "4"}).start()
     try:
         fake.push(Scenario(text="short one two three", chunks=4, delay_between=0.3,
                            match="short"),

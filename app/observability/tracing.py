@@ -8,7 +8,8 @@ Contract:
   is on; when off, spans are the API's no-op spans and cost next to nothing.
 - :func:`chat_span` starts the CLIENT span ``chat {model}`` around one OCI attempt with the
   GenAI semantic-convention attributes; :func:`end_chat_span` records the outcome. Prompt and
-  completion text are never recorded here.
+  completion text are recorded only through :func:`record_content`, which the service calls
+  only when ``observability.record_content`` is true.
 """
 
 from __future__ import annotations
@@ -117,6 +118,12 @@ def chat_span(
     if top_p is not None:
         attrs["gen_ai.request.top_p"] = top_p
     return _TRACER.start_span(f"chat {oci_model}", kind=SpanKind.CLIENT, attributes=attrs)
+
+
+def record_content(span: Span, key: str, value: str) -> None:
+    """Opt-in only (``observability.record_content``): prompt or completion text on a span."""
+    if span.is_recording():
+        span.set_attribute(key, value)
 
 
 def end_chat_span(

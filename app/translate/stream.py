@@ -58,6 +58,7 @@ class StreamTranslator:
         "finish_reason",
         "matched_stop",
         "produced_content",
+        "transcript",
         "usage",
     )
 
@@ -69,6 +70,7 @@ class StreamTranslator:
         estimated_input: int,
         cohere: bool = False,
         stop_sequences: tuple[str, ...] = (),
+        transcript: list[str] | None = None,
     ) -> None:
         self._message_id = message_id
         self._model = model
@@ -94,6 +96,8 @@ class StreamTranslator:
         self.usage: dict[str, Any] | None = None
         #: True once any content delta has been produced (time to first token)
         self.produced_content = False
+        #: when a list: every text/thinking/argument piece, for opt-in content recording
+        self.transcript = transcript
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -249,6 +253,8 @@ class StreamTranslator:
             out = self._begin(_TEXT, {"type": "text", "text": ""})
         self._out_chars += len(text)
         self.produced_content = True
+        if self.transcript is not None:
+            self.transcript.append(text)
         return out + sse.delta(self._index, "text_delta", "text", text)
 
     def _open_tool(self, oci_id: str | None, name: str) -> bytes:
@@ -269,6 +275,8 @@ class StreamTranslator:
     def _args(self, fragment: str) -> bytes:
         self._tool_args += fragment
         self._out_chars += len(fragment)
+        if self.transcript is not None:
+            self.transcript.append(fragment)
         return sse.delta(self._index, "input_json_delta", "partial_json", fragment)
 
     def _tool_fragment(self, call: dict[str, Any], in_finish_event: bool) -> bytes:
