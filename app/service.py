@@ -96,6 +96,22 @@ class Call:
     attempts: int = 0
 
 
+@dataclass(slots=True)
+class Answer:
+    """An upstream answer that arrived (HTTP 200): what the JSON and stream finishers need."""
+
+    resp: aiohttp.ClientResponse
+    oci: OciRequest
+    resolved: Resolved
+    model: str  #: the model string the client sent, echoed back in the message
+    message_id: str
+    estimate: int  #: calibrated prompt estimate (message_start usage until OCI reports)
+    raw: int  #: uncalibrated estimate, to teach the calibrator once OCI reports
+    span: Any
+    t_sent: float
+    permit: Permit
+
+
 class Gateway:
     """Process-wide state built in the lifespan: config, catalog, OCI client, keys, limits."""
 
@@ -225,27 +241,15 @@ class Gateway:
         except BaseException:
             permit.release()
             raise
-        message_id = mint_id("msg_")
+        answer = Answer(
+            resp, oci, resolved, req.model, mint_id("msg_"), estimate, raw, span, t_sent, permit
+        )
         if not req.stream:
             try:
-                return await self._finish_json(
-                    resp,
-                    oci,
-                    resolved,
-                    call,
-                    req.model,
-                    message_id,
-                    estimate,
-                    raw,
-                    span,
-                    t_sent,
-                    permit,
-                )
+                return await self._finish_json(answer, call)
             finally:
                 permit.release()
-        return self._stream(
-            resp, oci, resolved, call, req.model, message_id, estimate, raw, span, t_sent, permit
-        )
+        return self._stream(answer, call)
 
     async def _open(
         self, oci: OciRequest, resolved: Resolved, call: Call, key: ClientKey | None, estimate: int
@@ -353,20 +357,10 @@ class Gateway:
         tokens, maximum = nums if nums else (max(estimate, window + 1), window)
         return prompt_too_long(tokens, maximum)
 
-    async def _finish_json(
-        self,
-        resp: aiohttp.ClientResponse,
-        oci: OciRequest,
-        resolved: Resolved,
-        call: Call,
-        model: str,
-        message_id: str,
-        estimate: int,
-        raw: int,
-        span: Any,
-        t_sent: float,
-        permit: Permit,
-    ) -> dict[str, Any]:
+    async def _finish_json(self, a: Answer, call: Call) -> dict[str, Any]:
+        resp, oci, resolved, model = a.resp, a.oci, a.resolved, a.model
+        message_id, estimate, raw, span = a.message_id, a.estimate, a.raw, a.span
+        t_sent, permit = a.t_sent, a.permit
         t_wait = time.perf_counter()
         error_kind = None
         result = None
@@ -457,20 +451,10 @@ class Gateway:
         m.TOKEN_USAGE.labels(*labels, "output").observe(out)
         permit.record_tokens(inp + out)
 
-    async def _stream(
-        self,
-        resp: aiohttp.ClientResponse,
-        oci: OciRequest,
-        resolved: Resolved,
-        call: Call,
-        model: str,
-        message_id: str,
-        estimate: int,
-        raw: int,
-        span: Any,
-        t_sent: float,
-        permit: Permit,
-    ) -> AsyncIterator[bytes]:
+    async def _stream(self, a: Answer, call: Call) -> AsyncIterator[bytes]:
+        resp, oci, resolved, model = a.resp, a.oci, a.resolved, a.model
+        message_id, estimate, raw, span = a.message_id, a.estimate, a.raw, a.span
+        t_sent, permit = a.t_sent, a.permit
         translator = StreamTranslator(
             message_id=message_id,
             model=model,
