@@ -154,15 +154,50 @@ def _attr(span: Any, key: str) -> Any:
     return None
 
 
+class _GrpcReceiver:
+    """A real OTLP/gRPC TraceService on loopback (grpcio + opentelemetry-proto)."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        spans: list[Any] = []
+        self.spans = spans
+
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+            def Export(self, request: Any, context: Any) -> Any:
+                for rs in request.resource_spans:
+                    resource = {a.key: a.value.string_value for a in rs.resource.attributes}
+                    for ss in rs.scope_spans:
+                        spans.extend((resource, span) for span in ss.spans)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self.server)
+        self.server_port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def shutdown(self) -> None:
+        self.server.stop(grace=None)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
-                                            tmp_path: Path) -> None:
-    receiver = _OtlpReceiver(("127.0.0.1", 0), _Handler)
-    receiver.spans = []
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+                                            tmp_path: Path, protocol: str) -> None:
+    receiver: Any
+    if protocol == "grpc":
+        receiver = _GrpcReceiver()
+    else:
+        receiver = _OtlpReceiver(("127.0.0.1", 0), _Handler)
+        receiver.spans = []
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
     config = write_config(tmp_path, fake.url, oci_key.config_path,
                           keys_file=write_keys(tmp_path))
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_INSECURE": "true",
+           "OTEL_BSP_SCHEDULE_DELAY": "100",
            "OTEL_SERVICE_NAME": "gw-under-test", "OTEL_RESOURCE_ATTRIBUTES": "team=platform"}
     try:
         with GatewayProcess(config, tmp_path, env=env) as gw:
