@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +110,27 @@ class Answer:
     span: Any
     t_sent: float
     permit: Permit
+    started: bool = False
+
+
+class StreamBody:
+    """The SSE body of one answer. ``aclose()`` frees the upstream even if iteration never
+    began (an async generator that never started runs no ``finally`` when closed)."""
+
+    __slots__ = ("_abandon", "_gen")
+
+    def __init__(self, gen: AsyncIterator[bytes], abandon: Callable[[], None]) -> None:
+        self._gen = gen
+        self._abandon = abandon
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._gen
+
+    async def aclose(self) -> None:
+        try:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+        finally:
+            self._abandon()
 
 
 class Gateway:
@@ -224,7 +245,7 @@ class Gateway:
 
     async def messages(
         self, body: bytes, key: ClientKey | None, call: Call
-    ) -> dict[str, Any] | AsyncIterator[bytes]:
+    ) -> dict[str, Any] | StreamBody:
         req: MessagesRequest = self.parse(body, MessagesRequest)
         resolved = self.resolve(req.model, key)
         call.resolved = resolved
@@ -249,7 +270,28 @@ class Gateway:
                 return await self._finish_json(answer, call)
             finally:
                 permit.release()
-        return self._stream(answer, call)
+        return StreamBody(self._stream(answer, call), lambda: self._abandon(answer, call))
+
+    def _abandon(self, a: Answer, call: Call) -> None:
+        """The response was dropped before its stream started (client gone at once): free the
+        upstream connection, the key's slot and the span that ``_stream`` would have freed."""
+        if a.started:
+            return
+        a.resp.close()
+        a.permit.release()
+        tracing.end_chat_span(
+            a.span,
+            opc_request_id=call.opc_request_id,
+            response_id=None,
+            finish_reason=None,
+            input_tokens=None,
+            output_tokens=None,
+            time_to_first_chunk=None,
+            error_type="cancelled",
+        )
+        call.status = 499
+        call.error_type = "cancelled"
+        self.finish_call(call)
 
     async def _open(
         self, oci: OciRequest, resolved: Resolved, call: Call, key: ClientKey | None, estimate: int
@@ -452,6 +494,7 @@ class Gateway:
         permit.record_tokens(inp + out)
 
     async def _stream(self, a: Answer, call: Call) -> AsyncIterator[bytes]:
+        a.started = True
         resp, oci, resolved, model = a.resp, a.oci, a.resolved, a.model
         message_id, estimate, raw, span = a.message_id, a.estimate, a.raw, a.span
         t_sent, permit = a.t_sent, a.permit

@@ -4,6 +4,7 @@ failover and timeouts — with real processes and the emulator over loopback."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -292,3 +293,25 @@ def test_stalled_request_body_gets_408(fake: FakeOCI, oci_key: TestKey, tmp_path
         assert answer.startswith("HTTP/1.1 408")
         assert "timeout_error" in answer and time.monotonic() - t0 < 3
         assert gw.post("/v1/messages", BODY, key=None).status_code == 200
+
+
+def test_client_gone_before_the_stream_started_frees_everything(
+        fake: FakeOCI, oci_key: TestKey, tmp_path: Path) -> None:
+    with _limited_gateway(tmp_path, fake, oci_key, max_concurrent_streams=1) as gw:
+        # OCI takes 1 s to answer; the client hangs up after 0.2 s, before any byte came back
+        fake.push(Scenario(text=" ".join(["w"] * 50), chunks=50, delay_before=1.0,
+                           delay_between=0.1))
+        body = json.dumps({**BODY, "stream": True}).encode()
+        with socket.create_connection(("127.0.0.1", gw.settings.port), timeout=5) as sock:
+            sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: "
+                         b"limited-key-123456\r\ncontent-type: application/json\r\n"
+                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(0.2)
+        # the upstream answer is abandoned as soon as it arrives, not streamed to nobody
+        assert fake.wait_until(lambda: fake.requests[-1].client_disconnected_at is not None, 4)
+        assert fake.requests[-1].events_sent < 50
+        # the key's only stream slot is free again
+        fake.push(Scenario(text="next"))
+        r = gw.post("/v1/messages", {**BODY, "stream": True}, key="limited-key-123456")
+        assert r.status_code == 200 and check_stream(r.text)["text"] == "next"
+        assert _metric(gw.url, "gateway_active_streams", model="grok") == 0

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable
 from typing import Any
 
 import orjson
@@ -101,7 +101,7 @@ class SSEResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[bytes], request_id: str) -> None:
+    def __init__(self, content: AsyncIterable[bytes], request_id: str) -> None:
         self.body_iterator = content
         self.status_code = 200
         self.background = None
