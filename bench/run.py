@@ -584,11 +584,18 @@ class Bench:
             }
         self.results["streams"] = out
 
-    def _cpu_runs(self, gw: Gateway | None, label: str) -> dict[str, Any]:
-        """Two paced runs with different chunk counts -> fixed + per-event CPU cost."""
+    def _cpu_runs(self, gw: Gateway | None, label: str, delay: float | None = None
+                  ) -> dict[str, Any]:
+        """Two runs with different chunk counts -> fixed + per-event CPU cost.
+
+        Paced (``cpu_delay`` between events: one event per socket read/write, as a real model
+        streams) by default; ``delay=0`` measures events that arrive back to back.
+        """
         p = self.p
         ka, kb = p["cpu_chunks"]
-        n, conc, delay = p["cpu_requests"], p["cpu_concurrency"], p["cpu_delay"]
+        n, conc = p["cpu_requests"], p["cpu_concurrency"]
+        if delay is None:
+            delay = p["cpu_delay"]
         if gw is None:
             target, watch, key = self.direct_target(), self._watch_emulator(), "emulator"
         else:
@@ -629,6 +636,8 @@ class Bench:
         out = {
             "emulator": self._cpu_runs(None, "emulator"),
             "gateway": self._cpu_runs(self.gateway, "gateway"),
+            "emulator_burst": self._cpu_runs(None, "emulator", delay=0.0),
+            "gateway_burst": self._cpu_runs(self.gateway, "gateway", delay=0.0),
         }
         if self.p["cc_requests"] and FIXTURE.exists():
             # a recorded Claude Code main turn (system prompt + 27 tools): the per-request
