@@ -59,6 +59,16 @@ def test_client_disconnect_cancels_upstream_and_releases(gateway: GatewayServer,
     assert time.monotonic() - t_close < 3
 
 
+def _wait_for_metric(url: str, name: str, at_least: float, **labels: str) -> None:
+    """Poll /metrics (bounded) until the metric reaches a value: the observable readiness."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if _metric(url, name, **labels) >= at_least:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name}{labels} never reached {at_least}")
+
+
 def _stream_in_thread(url: str, body: dict[str, Any], out: dict[str, Any], key: str) -> None:
     try:
         r = httpx.post(url + "/v1/messages", json=body, headers={"x-api-key": key}, timeout=30)
@@ -166,8 +176,10 @@ def test_config_and_keys_reload_like_a_configmap(fake: FakeOCI, oci_key: TestKey
         t.join(timeout=10)
         assert check_stream(inflight["text"])["text"] == " ".join(["old"] * 10)
         # an invalid config is refused; the running one keeps serving
+        refused = _metric(gw.url, "gateway_config_reloads_total", file="config", result="error")
         _swap(mount, "gateway.yaml", "models: {}\noci: 5\n")
-        time.sleep(0.5)
+        _wait_for_metric(gw.url, "gateway_config_reloads_total", refused + 1, file="config",
+                         result="error")
         r = gw.post("/v1/messages", {**BODY, "model": "claude-x"})
         assert r.status_code == 200
         assert fake.requests[-1].body["servingMode"]["modelId"] == "meta.llama-3.3-70b-instruct"
@@ -181,11 +193,11 @@ def test_config_and_keys_reload_like_a_configmap(fake: FakeOCI, oci_key: TestKey
                                                       key=carol).status_code != 200:
             time.sleep(0.1)
         assert gw.post("/v1/messages", BODY, key=carol).status_code == 200
+        refused = _metric(gw.url, "gateway_config_reloads_total", file="keys", result="error")
         _swap(keys_mount, "keys.yaml", "keys: [{id: broken}]\n")
-        time.sleep(0.5)
+        _wait_for_metric(gw.url, "gateway_config_reloads_total", refused + 1, file="keys",
+                         result="error")
         assert gw.post("/v1/messages", BODY, key=carol).status_code == 200
-        assert _metric(gw.url, "gateway_config_reloads_total", file="config",
-                       result="error") >= 1
 
 
 def _limited_gateway(tmp_path: Path, fake: FakeOCI, oci_key: TestKey,
