@@ -98,20 +98,28 @@ def test_sigterm_drains_streams(fake: FakeOCI, oci_key: TestKey, tmp_path: Path,
                 ALICE)) for p, out in (("short", short), ("long", long))]
         for t in threads:
             t.start()
-        assert fake.wait_until(lambda: len(fake.requests) >= 2, 5)
-        time.sleep(0.3)
+        # both streams are flowing: each has sent at least one event
+        assert fake.wait_until(lambda: len(fake.requests) >= 2 and all(
+            r.events_sent >= 1 for r in fake.requests[-2:]), 5)
         t_term = time.monotonic()
         gw.signal(signal.SIGTERM)
-        time.sleep(0.3)
-        # readiness is false (or the listener is already closed): no new work accepted
-        try:
-            ready = httpx.get(gw.url + "/readyz", timeout=1).status_code
-        except httpx.HTTPError:
-            ready = None
+        # readiness turns false (or the listener closes): polled, bounded
+        ready: int | None = 200
+        deadline = time.monotonic() + 3
+        while ready == 200 and time.monotonic() < deadline:
+            try:
+                ready = httpx.get(gw.url + "/readyz", timeout=1).status_code
+            except httpx.HTTPError:
+                ready = None
         assert ready in (503, None)
-        with pytest.raises(httpx.HTTPError):
-            httpx.post(gw.url + "/v1/messages", json=BODY, headers={"x-api-key": ALICE},
-                       timeout=2)
+        # no new request is accepted: the listener is closed, or the gateway answers 529
+        try:
+            late = httpx.post(gw.url + "/v1/messages", json=BODY, headers={"x-api-key": ALICE},
+                              timeout=2)
+            assert late.status_code == 529, late.text
+            assert late.json()["error"]["type"] == "overloaded_error"
+        except httpx.HTTPError:
+            pass
         for t in threads:
             t.join(timeout=15)
         code = gw.proc.wait(timeout=15)

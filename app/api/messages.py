@@ -19,7 +19,7 @@ from app.api.deps import (
     read_body,
     start_call,
 )
-from app.errors import GatewayError
+from app.errors import GatewayError, Overloaded
 from app.observability import metrics as m
 
 ROUTE = "/v1/messages"
@@ -29,6 +29,9 @@ async def create_message(request: Request) -> Response:
     gw = gateway(request)
     call = start_call(request, ROUTE)
     try:
+        if request.app.state.draining:
+            # between SIGTERM and the listener closing: send the client elsewhere at once
+            raise Overloaded("the gateway is shutting down; please retry")
         key = authenticate(request, call)
         body = await read_body(
             request, gw.config.server.max_body_bytes, gw.config.server.body_timeout
