@@ -183,15 +183,6 @@ class Gateway:
             req = model_cls.model_validate(data)
         except ValidationError as err:
             raise InvalidRequest(describe_errors(err)) from None
-        # Only free-form JSON that the gateway re-serialises needs a depth check: the message
-        # structure is bounded by the models, orjson refuses input nested over 1024 levels, and
-        # tool schemas are cut at a fixed depth by the sanitiser. Walking the whole body cost
-        # ~200 us per Claude Code turn.
-        for msg in req.messages:
-            if isinstance(msg.content, list):
-                for block in msg.content:
-                    if isinstance(block, ToolUseBlock) and block.input:
-                        _check_depth(block.input, limits.max_depth)
         if len(req.messages) > limits.max_messages:
             raise InvalidRequest(
                 f"messages: {len(req.messages)} messages exceed the limit of {limits.max_messages}"
@@ -200,13 +191,30 @@ class Gateway:
             raise InvalidRequest(
                 f"tools: {len(req.tools)} tools exceed the limit of {limits.max_tools}"
             )
-        blocks = sum(len(msg.content) for msg in req.messages if isinstance(msg.content, list))
+        # One pass over the messages: block count, a non-system turn, and the depth of tool
+        # inputs. Only free-form JSON that the gateway re-serialises needs a depth check: the
+        # message structure is bounded by the models, orjson refuses input nested over 1024
+        # levels, and tool schemas are cut at a fixed depth by the sanitiser (walking the whole
+        # body cost ~200 us per Claude Code turn).
+        blocks = 0
+        conversation = False
+        tool_inputs: list[dict[str, Any]] = []
+        for msg in req.messages:
+            if msg.role != "system":
+                conversation = True
+            if isinstance(msg.content, list):
+                blocks += len(msg.content)
+                tool_inputs.extend(
+                    b.input for b in msg.content if isinstance(b, ToolUseBlock) and b.input
+                )
         if blocks > limits.max_blocks:
             raise InvalidRequest(
                 f"messages: {blocks} content blocks exceed the limit of {limits.max_blocks}"
             )
-        if not any(msg.role != "system" for msg in req.messages) and model_cls is MessagesRequest:
+        if not conversation and model_cls is MessagesRequest:
             raise InvalidRequest("messages: at least one user message is required")
+        for value in tool_inputs:
+            _check_depth(value, limits.max_depth)
         return req
 
     def resolve(self, model: str, key: ClientKey | None) -> Resolved:

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import orjson
 import uvicorn
 import yaml
 
@@ -46,6 +48,25 @@ TEST_MODELS: dict[str, dict[str, Any]] = {
 
 STYLE_MODELS = {"llama": "llama", "openai": "gpt-oss", "grok": "grok", "gemini": "gemini",
                 "cohere": "cohere"}
+
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
+
+
+def sdk(gateway: GatewayServer, key: str = ALICE) -> anthropic.Anthropic:
+    """The official SDK (2.x: the key goes out as Authorization: Bearer), no retries."""
+    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+
+
+def fixture_body(name: str, model: str) -> dict[str, Any]:
+    """A recorded client request's body, aimed at ``model``."""
+    body = orjson.loads((FIXTURES / name).read_bytes())["body"]
+    return {**body, "model": model}
+
+
+def chat(fake: Any) -> dict[str, Any]:
+    """The chatRequest of the last OCI request the emulator received."""
+    return fake.requests[-1].body["chatRequest"]  # type: ignore[no-any-return]
 
 
 def free_port() -> int:

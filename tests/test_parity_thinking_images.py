@@ -8,35 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
 
 from tests.fake_oci import FakeOCI, Scenario, tool_call
-from tests.harness import ALICE, GatewayServer
+from tests.harness import GatewayServer, chat, fixture_body, sdk
 from tests.sse_check import check_stream
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")
 PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF").decode()
 GENERIC_STYLES = {"llama": "llama", "openai": "gpt-oss", "grok": "grok", "gemini": "gemini"}
 REASONING = "First, consider the question. Then answer it briefly."
 
-
-def sdk(gateway: GatewayServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=ALICE, max_retries=0)
-
-
-def fixture_body(name: str, model: str) -> dict[str, Any]:
-    body = json.loads((FIXTURES / name).read_text())["body"]
-    return {**body, "model": model}
-
-
-def chat(fake: FakeOCI) -> dict[str, Any]:
-    return fake.requests[-1].body["chatRequest"]
 
 
 def ask(model: str, content: Any = "hi", **extra: Any) -> dict[str, Any]:

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx
 import pytest
 
 from tests.fake_oci import FakeOCI, Scenario, tool_call
-from tests.harness import ALICE, STYLE_MODELS, TEST_MODELS, GatewayServer
+from tests.harness import (
+    ALICE,
+    STYLE_MODELS,
+    TEST_MODELS,
+    GatewayServer,
+    chat,
+    fixture_body,
+    sdk,
+)
 from tests.sse_check import check_stream, parse_sse
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")
 ALL_STYLES = ["llama", "openai", "grok", "gemini", "cohere"]
@@ -49,18 +54,6 @@ BASH = {"name": "Bash", "description": "Run a command", "input_schema": {
     "type": "object", "properties": {"command": {"type": "string"},
                                      "timeout": {"type": "integer"}}, "required": ["command"]}}
 
-
-def sdk(gateway: GatewayServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=ALICE, max_retries=0)
-
-
-def fixture_body(name: str, model: str) -> dict[str, Any]:
-    body = json.loads((FIXTURES / name).read_text())["body"]
-    return {**body, "model": model}
-
-
-def chat(fake: FakeOCI) -> dict[str, Any]:
-    return fake.requests[-1].body["chatRequest"]
 
 
 def ok(r: httpx.Response) -> httpx.Response:

@@ -11,6 +11,7 @@ never the raw client string, so it is safe for metrics.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 
 from app.config import GatewayConfig, ModelSpec
@@ -28,12 +29,9 @@ class Catalog:
     def __init__(self, config: GatewayConfig) -> None:
         self._models = config.models
         self._aliases = [
-            (pattern, fnmatch.translate(pattern), target)
+            (pattern, re.compile(fnmatch.translate(pattern)), target)
             for pattern, target in config.aliases.items()
         ]
-        import re
-
-        self._compiled = [(p, re.compile(rx), t) for p, rx, t in self._aliases]
         self._default = config.default_model
         self._cache: dict[str, Resolved] = {}
 
@@ -53,7 +51,7 @@ class Catalog:
         spec = self._models.get(name)
         if spec is not None:
             return Resolved(name, spec, name)
-        for pattern, rx, target in self._compiled:
+        for pattern, rx, target in self._aliases:
             if rx.match(name):
                 return Resolved(target, self._models[target], pattern)
         if self._default is not None:
