@@ -4,12 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test check lint typecheck fmt run emulator bench soak audit clean
+.PHONY: venv test check lint typecheck fmt run emulator bench soak audit pins clean
 
-$(STAMP): pyproject.toml
+PINS := -c constraints.txt -c constraints-test.txt
+
+# Installs only pinned versions: a new release upstream changes nothing until `make pins`.
+$(STAMP): pyproject.toml constraints.txt constraints-test.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dev]'
+	$(BIN)/pip install -q $(PINS) --upgrade pip
+	$(BIN)/pip install -q $(PINS) -e '.[test,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,6 +52,10 @@ bench: $(STAMP)
 
 audit: $(STAMP)
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+## pins: re-resolve pyproject.toml from PyPI into constraints.txt + constraints-test.txt
+pins:
+	bash scripts/refresh-pins.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

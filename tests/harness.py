@@ -50,7 +50,7 @@ STYLE_MODELS = {"llama": "llama", "openai": "gpt-oss", "grok": "grok", "gemini":
                 "cohere": "cohere"}
 
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "anthropic"
 
 
 def sdk(gateway: GatewayServer, key: str = ALICE) -> anthropic.Anthropic:

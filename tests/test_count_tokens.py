@@ -14,7 +14,6 @@ import json
 import re
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -23,10 +22,9 @@ import pytest
 
 from app.translate.tokens import image_estimate, image_size
 from tests.fake_oci import FakeOCI, Scenario, TestKey, prompt_tokens
-from tests.harness import ALICE, GatewayServer, write_config, write_keys
+from tests.harness import ALICE, FIXTURES, GatewayServer, write_config, write_keys
 from tests.sse_check import check_stream
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")
 TOO_LONG = re.compile(r"^prompt is too long: (\d+) tokens > (\d+) maximum$")

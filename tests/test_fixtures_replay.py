@@ -1,4 +1,4 @@
-"""Every recorded client request (../shared/fixtures/anthropic/*.json) is accepted.
+"""Every recorded client request (tests/fixtures/anthropic/*.json) is accepted.
 
 Each fixture is replayed as recorded -- method, path, query string, every header (the auth
 value replaced by the test key ``tests.harness.ALICE``) and the body bytes -- against a gateway
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -21,10 +20,9 @@ import httpx
 import pytest
 
 from tests.fake_oci import FakeOCI, Scenario, TestKey
-from tests.harness import ALICE, TEST_MODELS, GatewayServer, write_config, write_keys
+from tests.harness import ALICE, FIXTURES, TEST_MODELS, GatewayServer, write_config, write_keys
 from tests.sse_check import check_stream
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 REQUESTS = sorted(p.name for p in FIXTURES.glob("*.json") if p.name != "INDEX.json")
 SSE_BODIES = sorted(p.name for p in FIXTURES.glob("*.sse"))
 FAMILY_MODELS = [m for m in TEST_MODELS if m != "tiny"]
@@ -34,6 +32,14 @@ MESSAGE_REQUESTS = [n for n in REQUESTS if json.loads((FIXTURES / n).read_text()
 
 def load(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
+
+
+def test_recorded_fixtures_live_in_the_repository() -> None:
+    """The parametrised tests below glob this folder: an empty glob would skip them silently."""
+    index = json.loads((FIXTURES / "INDEX.json").read_text())
+    listed = {entry["file"] for entry in index}
+    assert listed == {p.name for p in FIXTURES.iterdir() if p.name != "INDEX.json"}
+    assert len(REQUESTS) >= 30 and len(MESSAGE_REQUESTS) >= 20 and SSE_BODIES
 
 
 def replay_headers(recorded: list[list[str]]) -> list[tuple[str, str]]:

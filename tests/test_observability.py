@@ -73,7 +73,8 @@ def test_metrics_are_summed_over_gunicorn_workers(fake: FakeOCI, oci_key: TestKe
         assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus not installed")
+@pytest.mark.skipif(shutil.which("prometheus") is None,
+                    reason="prometheus is not installed (apt-get install prometheus)")
 def test_real_prometheus_sees_exact_token_counts(fake: FakeOCI, oci_key: TestKey,
                                                  tmp_path: Path) -> None:
     config = write_config(tmp_path, fake.url, oci_key.config_path,

@@ -589,7 +589,8 @@ def _ts_declarations(d: dict[str, Any], prefix: str) -> list[str]:
 def grafana_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
-        pytest.skip("npm/node not on PATH: cannot type-check the dashboard with @grafana/schema")
+        pytest.skip("npm/node not on PATH: cannot type-check the dashboard with @grafana/schema "
+                    "(apt-get install nodejs npm)")
     work = tmp_path_factory.mktemp(f"grafana-schema-{request.param}")
     (work / "package.json").write_text('{"private": true}\n')
     proc = subprocess.run(

@@ -7,17 +7,15 @@ HTTP; the COHERE body the gateway sent is read from the emulator's recorded requ
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
 from tests.fake_oci import FakeOCI, Scenario, completion_tokens, prompt_tokens, tool_call
-from tests.harness import ALICE, GatewayServer
+from tests.harness import ALICE, FIXTURES, GatewayServer
 from tests.sse_check import check_stream
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 WEATHER = {"name": "get_weather", "description": "Weather for a city", "input_schema": {
     "type": "object", "properties": {"city": {"type": "string", "description": "City"},
                                      "days": {"type": "integer"}}, "required": ["city"]}}

@@ -16,8 +16,9 @@ import yaml
 from tests.fake_oci import FakeOCI, TestKey
 from tests.harness import GatewayServer, free_port, write_config
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
-                                reason="Debian's redis-server is not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None,
+    reason="redis-server is not installed (apt-get install redis-server)")
 KEY = "shared-limit-key-123"
 BODY = {"model": "grok", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from tests.fake_oci.validate import (
     TOOL_DEFINITION,
     check_json_schema,
 )
+from tests.harness import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic"
 CC_TOOL_FILES = ("cc-01-main-turn-default-model.json", "cc-17-interactive-main-turn.json")
 
 
