@@ -4,7 +4,7 @@
 #   docker build --target oci-emulator -t oci-gateway-emulator .   # demo upstream for compose only
 #
 # Stages: build (venv from pinned constraints.txt) -> runtime-base (non-root user + venv)
-#         -> oci-emulator (runtime-base + tests/fake_oci; never shipped)
+#         -> oci-emulator (runtime-base + emulator/; never shipped)
 #         -> gateway (runtime-base + env, healthcheck, gunicorn; the production image)
 # No `# syntax=` line on purpose: it makes BuildKit fetch a frontend image, which fails offline.
 #
@@ -24,11 +24,14 @@ WORKDIR /src
 COPY constraints.txt ./
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --only-binary=:all: -r constraints.txt
-# 2) The app itself, without touching the resolved dependencies.
+# 2) The app itself, without touching the resolved dependencies. Only app/ is in this stage, so
+#    only the gateway is installed; the project's `oci-emulator` console script is removed
+#    because its package (emulator/) is not (the oci-emulator stage runs `python -m emulator`).
 COPY pyproject.toml README.md ./
 COPY app ./app
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
  && /opt/venv/bin/pip check \
+ && rm /opt/venv/bin/oci-emulator \
  && /opt/venv/bin/pip uninstall -y setuptools wheel pip
 # 3) Slim the OCI SDK: it ships ~170 service clients (~500 MB with bytecode); the gateway uses
 #    only its config loader and signers (oci.auth, oci.signer, oci.config: always kept) and
@@ -63,14 +66,15 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /home/app
 
 # --------------------------------------------------------------------------- oci-emulator
-# The OCI Generative AI emulator (tests/fake_oci), the demo upstream of docker-compose.yml.
-# It needs only aiohttp, cryptography, pydantic, orjson and oci, all in the venv already.
+# The OCI Generative AI emulator (emulator/, see emulator/README.md), the demo upstream of
+# docker-compose.yml. It needs only aiohttp, cryptography and orjson, all in the venv
+# already; it runs from /opt/emulator (the working directory is on sys.path with -m).
 FROM runtime-base AS oci-emulator
-COPY tests/fake_oci /opt/emulator/tests/fake_oci
+COPY emulator /opt/emulator/emulator
 WORKDIR /opt/emulator
 USER 10001:10001
 EXPOSE 9999
-CMD ["python", "-m", "tests.fake_oci", "--host", "0.0.0.0", "--port", "9999", "--no-verify"]
+CMD ["python", "-m", "emulator", "--host", "0.0.0.0", "--port", "9999", "--no-verify"]
 
 # --------------------------------------------------------------------------- gateway
 FROM runtime-base AS gateway

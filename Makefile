@@ -25,22 +25,23 @@ test: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench scripts
+	$(BIN)/ruff check app emulator devtools tests bench scripts
 	$(BIN)/ruff format --check app
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app
 
 fmt: $(STAMP)
-	$(BIN)/ruff format app tests bench
-	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app emulator devtools tests bench
+	$(BIN)/ruff check --fix app emulator devtools tests bench
 
 ## run: the gateway on :8000 with config/gateway.yaml (start `make emulator` for the demo upstream)
 run: $(STAMP)
 	$(BIN)/python -m app
 
+## emulator: the OCI emulator on :9999, no signature check (the demo upstream; emulator/README.md)
 emulator: $(STAMP)
-	$(BIN)/python -m tests.fake_oci --port 9999 --no-verify
+	$(BIN)/oci-emulator --port 9999 --no-verify
 
 ## bench: the performance benchmark (prints a table, writes bench/results/latest.json)
 ## soak: a bounded soak with injected faults (SOAK_ARGS="--duration 120")

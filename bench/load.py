@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.procs import raise_fd_limit
+from devtools.procfs import raise_fd_limit
 
 
 @dataclass

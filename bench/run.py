@@ -25,18 +25,26 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench import procs
+from bench.config import write_gateway_config
 from bench.load import LoadRun, LoadSpec, Target, merge
-from bench.procs import Emulator, Gateway, Sink, cpu_seconds, machine_cpu, rss_bytes
 from bench.report import render, targets_table
+from devtools import FIXTURES, ROOT
+from devtools.procfs import (
+    CLK_TCK,
+    NCPU,
+    cpu_seconds,
+    machine_cpu,
+    raise_fd_limit,
+    rss_bytes,
+    set_affinity,
+)
+from devtools.procs import EmulatorProcess, GatewayProcess, SinkProcess, http_request
 
 SECTIONS = ("ttft", "throughput", "streams", "cpu", "modes", "profile")
-RESULTS = procs.ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"
 GW_MARKER = b"event: content_block_delta"
 OCI_MARKER = b'"TEXT","text"'
-FIXTURE = (
-    procs.ROOT / "tests" / "fixtures" / "anthropic" / "cc-17-interactive-main-turn.json"
-)
+FIXTURE = FIXTURES / "cc-17-interactive-main-turn.json"
 
 FULL = {
     "ttft_requests": 300,
@@ -97,13 +105,13 @@ class Bench:
         self.p = QUICK if args.quick else FULL
         self.logs = RESULTS / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        ncpu = procs.NCPU
+        ncpu = NCPU
         self.pinned = args.pin == "on" and ncpu >= 2
         # gateway on core 0; emulator, load generator, sink and this process on the others
         self.gw_cpus: set[int] | None = {0} if self.pinned else None
         self.side_cpus: set[int] | None = set(range(1, ncpu)) if self.pinned else None
-        self.emulator: Emulator | None = None
-        self.gateway: Gateway | None = None
+        self.emulator: EmulatorProcess | None = None
+        self.gateway: GatewayProcess | None = None
         self.extra: list[Any] = []
         self.results: dict[str, Any] = {}
         self.notes: list[str] = []
@@ -111,7 +119,7 @@ class Bench:
         self.key = ""
         self.oci_body = b""
         self.mode_env = self._mode_env(args.metrics, args.tracing)
-        self.sink: Sink | None = None
+        self.sink: SinkProcess | None = None
         self.quiet: dict[str, Any] = {}
 
     # ---- set-up -----------------------------------------------------------------------------
@@ -134,7 +142,7 @@ class Bench:
 
     def _sink_env(self) -> dict[str, str]:
         if self.sink is None:
-            self.sink = Sink(self.logs, self.side_cpus).start()
+            self.sink = SinkProcess(self.logs, cpus=self.side_cpus).start()
             self.extra.append(self.sink)
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.url}
 
@@ -147,8 +155,8 @@ class Bench:
     def start(self) -> None:
         if self.pinned:
             os.sched_setaffinity(0, self.side_cpus or set())
-        self.emulator = Emulator(self.logs, self.side_cpus).start()
-        self.gw_config, self.key = procs.write_gateway_config(self.logs, self.emulator.url)
+        self.emulator = EmulatorProcess(self.logs, cpus=self.side_cpus).start()
+        self.gw_config, self.key = write_gateway_config(self.logs, self.emulator.url)
         self.scenario(20, 0.0)
         self.gateway = self.start_gateway(1, self.gw_cpus, self.main_env(), "gateway")
         self.oci_body = self.capture_oci_body()
@@ -158,9 +166,19 @@ class Bench:
 
     def start_gateway(
         self, workers: int, cpus: set[int] | None, env: dict[str, str], label: str
-    ) -> Gateway:
+    ) -> GatewayProcess:
         assert self.gw_config is not None
-        gw = Gateway(self.logs, self.gw_config, workers, cpus, env, label).start()
+        gw = GatewayProcess(
+            self.gw_config,
+            self.logs,
+            workers=workers,
+            cpus=cpus,
+            env={"GATEWAY_RELOAD_INTERVAL": "2", **env},
+            name=label,
+            # multiprocess metrics with several workers only, as every published figure was
+            # measured (the container image turns them on for one worker too)
+            multiprocess=workers > 1,
+        ).start()
         self.extra.append(gw)
         return gw
 
@@ -188,7 +206,9 @@ class Bench:
             }
         ).encode()
 
-    def gw_target(self, gw: Gateway, body: bytes | None = None, name: str = "gateway") -> Target:
+    def gw_target(
+        self, gw: GatewayProcess, body: bytes | None = None, name: str = "gateway"
+    ) -> Target:
         return Target(
             name,
             gw.url + "/v1/messages",
@@ -230,13 +250,13 @@ class Bench:
         """CPU seconds of every process this benchmark runs, except the load generators (their
         CPU comes back in their results)."""
         pids = [os.getpid()]
-        if self.emulator is not None and self.emulator.proc is not None:
+        if self.emulator is not None and self.emulator.running:
             pids.append(self.emulator.pid)
         for thing in self.extra:
-            if isinstance(thing, Gateway) and thing.proc is not None:
+            if isinstance(thing, GatewayProcess) and thing.running:
                 pids.extend(thing.pids())
-            elif isinstance(thing, Sink) and thing.proc is not None:
-                pids.append(thing.proc.pid)
+            elif isinstance(thing, SinkProcess) and thing.running:
+                pids.append(thing.pid)
         return sum(cpu_seconds(p) for p in pids)
 
     def mark(self) -> tuple[int, float, float]:
@@ -248,14 +268,14 @@ class Bench:
     ) -> float:
         """Cores used by other processes between two marks (minus our load generators')."""
         wall = max(1e-6, m1[2] - m0[2])
-        return max(0.0, ((m1[0] - m0[0]) / procs.CLK_TCK - (m1[1] - m0[1]) - client_cpu) / wall)
+        return max(0.0, ((m1[0] - m0[0]) / CLK_TCK - (m1[1] - m0[1]) - client_cpu) / wall)
 
     def foreign_load(self, seconds: float = 1.0) -> float:
         """Cores used by processes that are not ours, measured over ``seconds`` of our idling."""
         m0, o0 = machine_cpu(), self.our_cpu()
         time.sleep(seconds)
         m1, o1 = machine_cpu(), self.our_cpu()
-        return max(0.0, ((m1[0] - m0[0]) / procs.CLK_TCK - (o1 - o0)) / seconds)
+        return max(0.0, ((m1[0] - m0[0]) / CLK_TCK - (o1 - o0)) / seconds)
 
     def wait_quiet(self, label: str) -> None:
         """Wait (up to --wait-quiet seconds) until other processes leave the CPUs alone."""
@@ -355,7 +375,7 @@ class Bench:
             "client_processes": res["processes"],
             "foreign_cores": max(
                 0.0,
-                (m1[0] - m0[0]) / procs.CLK_TCK / duration
+                (m1[0] - m0[0]) / CLK_TCK / duration
                 - (o1 - o0) / duration
                 - res["client_cpu"] / res["wall"],
             ),
@@ -405,7 +425,7 @@ class Bench:
             "client_cpu": res["client_cpu"],
             "wall": t1 - t0,
             "foreign_cores": max(
-                0.0, ((m1[0] - m0[0]) / procs.CLK_TCK - (o1 - o0) - res["client_cpu"]) / (t1 - t0)
+                0.0, ((m1[0] - m0[0]) / CLK_TCK - (o1 - o0) - res["client_cpu"]) / (t1 - t0)
             ),
         }
 
@@ -450,7 +470,7 @@ class Bench:
         out["emulator_mean_ms"] = sum(direct) / len(direct) * 1e3 if direct else None
         self.results["ttft"] = out
 
-    def _watch_gateway(self, gw: Gateway) -> dict[str, Any]:
+    def _watch_gateway(self, gw: GatewayProcess) -> dict[str, Any]:
         assert self.emulator is not None
         emu = self.emulator.pid
         return {"gateway_workers": gw.worker_cpu, "emulator": lambda: cpu_seconds(emu)}
@@ -476,7 +496,7 @@ class Bench:
         for w in workers:
             # several workers: nothing is pinned (the workers need every core; so do the
             # emulator and the clients) — the machine, not one process, is the limit here
-            procs.set_affinity(self.emulator.pid, None)
+            set_affinity(self.emulator.pid, None)
             try:
                 gw = self.start_gateway(w, None, self.main_env(), f"gateway-{w}w")
                 try:
@@ -494,7 +514,7 @@ class Bench:
                     gw.stop()
                     self.extra.remove(gw)
             finally:
-                procs.set_affinity(self.emulator.pid, self.side_cpus)
+                set_affinity(self.emulator.pid, self.side_cpus)
         self.results["throughput"] = out
 
     def section_streams(self) -> None:
@@ -540,7 +560,7 @@ class Bench:
                     if sum(r) > sum(peak):
                         peak = r
                     with contextlib.suppress(Exception):
-                        _st, body = procs.http("GET", emu.url + "/_fake/health", timeout=2)
+                        _st, body = http_request("GET", emu.url + "/_fake/health", timeout=2)
                         peak_upstream = max(peak_upstream, json.loads(body)["activeStreams"])
                     samples += 1
                     if run.ready():
@@ -584,8 +604,9 @@ class Bench:
             }
         self.results["streams"] = out
 
-    def _cpu_runs(self, gw: Gateway | None, label: str, delay: float | None = None
-                  ) -> dict[str, Any]:
+    def _cpu_runs(
+        self, gw: GatewayProcess | None, label: str, delay: float | None = None
+    ) -> dict[str, Any]:
         """Two runs with different chunk counts -> fixed + per-event CPU cost.
 
         Paced (``cpu_delay`` between events: one event per socket read/write, as a real model
@@ -797,8 +818,8 @@ class Bench:
                 "delay_between_s": delay,
                 "rps_while_sampling": tp["rps"],
                 "body_bytes": len(body or self.anthropic_body()),
-                "raw": str(raw.relative_to(procs.ROOT)),
-                "svg": str(svg.relative_to(procs.ROOT)) if "flamegraph" in fmts else None,
+                "raw": str(raw.relative_to(ROOT)),
+                "svg": str(svg.relative_to(ROOT)) if "flamegraph" in fmts else None,
             }
             if recorded.get("raw"):
                 entry["error"] = recorded["raw"]
@@ -830,7 +851,7 @@ class Bench:
         with contextlib.suppress(Exception):
             commit = subprocess.run(
                 ["git", "rev-parse", "--short", "HEAD"],
-                cwd=procs.ROOT,
+                cwd=ROOT,
                 capture_output=True,
                 text=True,
                 timeout=5,
@@ -839,7 +860,7 @@ class Bench:
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "commit": commit,
             "python": platform.python_version(),
-            "cpus": procs.NCPU,
+            "cpus": NCPU,
             "cpu_model": _cpu_model(),
             "quick": self.args.quick,
             "sections": sections,
@@ -941,7 +962,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         sections = [s for s in SECTIONS if not (args.quick and s == "profile")]
-    procs.raise_fd_limit()
+    raise_fd_limit()
     bench = Bench(args)
     atexit.register(bench.stop_all)
     try:

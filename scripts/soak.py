@@ -7,9 +7,10 @@ Usage (from the repository root)::
 
 What it does:
 
-1. starts the OCI emulator (``python -m tests.fake_oci``, verifying request signatures with a
+1. starts the OCI emulator (``python -m emulator``, verifying request signatures with a
    throw-away API key) and the gateway as deployed (``gunicorn -c python:app.gunicorn_conf``,
-   uvicorn workers) with a config in a temporary directory; both bind 127.0.0.1 only;
+   uvicorn workers) with a config in a temporary directory; both bind 127.0.0.1 only
+   (``devtools.procs``, the process harness the tests and the benchmark use too);
 2. warms up for ``--warmup`` seconds at full concurrency, then records every worker's open file
    descriptors (``/proc/<pid>/fd``) and RSS;
 3. drives ``--duration`` seconds of mixed traffic: streamed and JSON messages, count_tokens,
@@ -33,11 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,24 +50,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_oci import inline_marker, make_test_key  # noqa: E402
-from tests.harness import free_port  # noqa: E402
-from tests.sse_check import check_stream  # noqa: E402
+# Run as `python scripts/soak.py`: the repository is not on sys.path by itself then.
+from devtools.config import write_config  # noqa: E402
+from devtools.procfs import children, fd_count, rss_bytes  # noqa: E402
+from devtools.procs import EmulatorProcess, GatewayProcess  # noqa: E402
+from devtools.sse_check import check_stream  # noqa: E402
+from emulator import inline_marker, make_test_key  # noqa: E402
 
 KEY = "soak-key-0123456789abcdef"
 MODELS = ["grok", "llama", "gpt-oss", "gemini", "cohere"]
-MODEL_SPECS: dict[str, dict[str, Any]] = {
-    "grok": {"model_id": "xai.grok-4", "max_output_tokens": 16384,
-             "capabilities": ["tools", "vision", "reasoning"]},
-    "llama": {"model_id": "meta.llama-3.3-70b-instruct", "max_output_tokens": 4000,
-              "capabilities": ["tools"]},
-    "gpt-oss": {"model_id": "openai.gpt-oss-120b", "max_output_tokens": 16384,
-                "capabilities": ["tools", "reasoning"]},
-    "gemini": {"model_id": "google.gemini-2.5-flash", "max_output_tokens": 65536,
-               "capabilities": ["tools", "vision", "reasoning"]},
-    "cohere": {"model_id": "cohere.command-a-03-2025", "max_output_tokens": 8000,
-               "capabilities": ["tools"]},
-}
 TOOLS = [{"name": "get_weather", "description": "Weather for a city",
           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                            "required": ["city"]}}]
@@ -112,118 +101,24 @@ class Stats:
 # ---- processes ---------------------------------------------------------------------------
 
 
-class Proc:
-    """A child process whose output goes to a file; stopped by its own pid only."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.log_path = workdir / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready within {timeout:.0f}s")
-
-
-def start_emulator(workdir: Path, public_key: Path) -> tuple[Proc, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = Proc("emulator", [sys.executable, "-m", "tests.fake_oci", "--host", "127.0.0.1",
-                             "--port", str(port), "--public-key", str(public_key), "--quiet"],
-                env, workdir)
-    url = f"http://127.0.0.1:{port}"
-    _wait_for(lambda: httpx.get(url + "/_fake/health", timeout=1).status_code == 200, 30,
-              "the emulator")
-    return proc, url
-
-
 def start_gateway(workdir: Path, emulator_url: str, oci_config: Path, workers: int
-                  ) -> tuple[Proc, str]:
+                  ) -> GatewayProcess:
+    """The gateway as deployed (gunicorn, ``workers`` uvicorn workers, multiprocess metrics),
+    with the tests' model catalog, one client key, fewer retries and longer timeouts."""
     keys = workdir / "keys.yaml"
     keys.write_text(yaml.safe_dump({"keys": [{"id": "soak", "key": KEY}]}))
-    config = workdir / "gateway.yaml"
-    config.write_text(yaml.safe_dump({
-        "oci": {"region": "us-chicago-1", "endpoint": emulator_url,
-                "compartment_id": "ocid1.compartment.oc1..soak", "auth": "api_key",
-                "config_file": str(oci_config), "profile": "DEFAULT",
-                "retries": {"max_attempts": 2, "backoff_base": 0.01, "backoff_max": 0.05},
-                "timeouts": {"connect": 2, "first_byte": 10, "idle": 10}},
-        "models": MODEL_SPECS,
-        "aliases": {"claude-*": "grok"},
-        "client_auth": {"api_keys_file": str(keys)},
-    }, sort_keys=False))
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_CONFIG": str(config),
-           "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-           "GATEWAY_WORKERS": str(workers), "GATEWAY_LOG_LEVEL": "WARNING",
-           "GATEWAY_GRACEFUL_TIMEOUT": "5", "GATEWAY_RELOAD_INTERVAL": "0",
-           "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus")}
-    proc = Proc("gateway", [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf"],
-                env, workdir)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"gateway exited:\n{proc.output()[-3000:]}")
-        return httpx.get(url + "/readyz", timeout=1).status_code == 200 and len(
-            workers_of(proc.proc.pid)) == workers
-
-    _wait_for(ready, 60, "the gateway")
-    return proc, url
-
-
-def workers_of(master: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except OSError:
-        return []
-    return sorted(int(pid) for pid in children)
-
-
-def fd_count(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return -1
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return -1.0
+    config = write_config(workdir, emulator_url, oci_config, keys_file=keys, oci={
+        "compartment_id": "ocid1.compartment.oc1..soak",
+        "retries": {"max_attempts": 2, "backoff_base": 0.01, "backoff_max": 0.05},
+        "timeouts": {"connect": 2, "first_byte": 10, "idle": 10}})
+    return GatewayProcess(config, workdir, workers=workers, name="gateway", env={
+        "GATEWAY_LOG_LEVEL": "WARNING", "GATEWAY_GRACEFUL_TIMEOUT": "5",
+        "GATEWAY_RELOAD_INTERVAL": "0"}).start()
 
 
 def snapshot(master: int) -> dict[int, tuple[int, float]]:
-    return {pid: (fd_count(pid), rss_mb(pid)) for pid in workers_of(master)}
+    """Open fds and RSS (MB) of every worker of ``master``."""
+    return {pid: (fd_count(pid), rss_bytes(pid) / 2**20) for pid in children(master)}
 
 
 # ---- traffic -----------------------------------------------------------------------------
@@ -358,12 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gateway-soak-") as tmp:
         workdir = Path(tmp)
         key = make_test_key(workdir / "oci-key")
-        emulator, emu_url = start_emulator(workdir, key.public_key_path)
-        gateway: Proc | None = None
+        emulator = EmulatorProcess(workdir, public_key=key.public_key_path).start()
+        emu_url = emulator.url
+        gateway: GatewayProcess | None = None
         try:
-            gateway, gw_url = start_gateway(workdir, emu_url, key.config_path, args.workers)
-            master = gateway.proc.pid
-            pids_start = workers_of(master)
+            gateway = start_gateway(workdir, emu_url, key.config_path, args.workers)
+            gw_url = gateway.url
+            master = gateway.master
+            pids_start = children(master)
             print(f"gateway {gw_url} (gunicorn master {master}, workers {pids_start}), "
                   f"emulator {emu_url}; warm-up {args.warmup:.0f}s, soak {args.duration:.0f}s "
                   f"at concurrency {args.concurrency}", flush=True)
@@ -380,19 +277,18 @@ def main(argv: list[str] | None = None) -> int:
 
             settled = False
             for _ in range(100):  # <= 10 s for the last streams to close
-                if active_streams(gw_url) == 0 and httpx.get(
-                        emu_url + "/_fake/health", timeout=5).json()["activeStreams"] == 0:
+                if active_streams(gw_url) == 0 and emulator.health()["activeStreams"] == 0:
                     settled = True
                     break
                 time.sleep(0.1)
             time.sleep(2)
             after = snapshot(master)
-            emu_health = httpx.get(emu_url + "/_fake/health", timeout=5).json()
+            emu_health = emulator.health()
             gw_streams = active_streams(gw_url)
             log = gateway.output()
             restarts, bad_lines = restarts_in(log, args.workers)
-            pids_end = workers_of(master)
-            crashed = gateway.proc.poll() is not None
+            pids_end = children(master)
+            crashed = not gateway.running
 
             # ---- report ----
             print(f"\nrequests: {stats.total} in {elapsed:.0f}s "

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fake_oci import FakeOCI, TestKey, make_test_key
+from emulator import FakeOCI, TestKey, make_test_key
 from tests.harness import GatewayServer, write_config, write_keys
 
 

@@ -3,12 +3,14 @@
 Contract: :class:`GatewayServer` starts ``app.main.create_app`` on 127.0.0.1 at a free port with a
 config file written by :func:`write_config`, waits until it answers, and stops it. Everything
 goes over real HTTP: tests talk to ``server.url`` and the gateway talks to ``fake.url``.
+The pieces the benchmark and the soak script share (ports, fixtures path, the config writer
+and its model catalog) live in :mod:`devtools` and are re-exported here, so a test imports its
+helpers from one place.
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 from pathlib import Path
@@ -22,35 +24,15 @@ import yaml
 
 from app.main import create_app
 from app.settings import Settings
+from devtools import FIXTURES
+from devtools.config import TEST_MODELS, write_config
+from devtools.procs import free_port
 
 ALICE = "alice-key-0123456789"
 BOB = "bob-key-0123456789"
 
-TEST_MODELS: dict[str, dict[str, Any]] = {
-    "grok": {"model_id": "xai.grok-4", "context_window": 131072, "max_output_tokens": 16384,
-             "capabilities": ["tools", "vision", "reasoning", "structured_output"]},
-    "grok-fast": {"model_id": "xai.grok-4-fast-non-reasoning", "max_output_tokens": 8000,
-                  "capabilities": ["tools"]},
-    "llama": {"model_id": "meta.llama-3.3-70b-instruct", "max_output_tokens": 4000,
-              "capabilities": ["tools"]},
-    "gpt-oss": {"model_id": "openai.gpt-oss-120b", "max_output_tokens": 16384,
-                "capabilities": ["tools", "reasoning"]},
-    "gpt5": {"model_id": "openai.gpt-5", "max_output_tokens": 32000,
-             "capabilities": ["tools", "reasoning", "vision"]},
-    "gemini": {"model_id": "google.gemini-2.5-flash", "max_output_tokens": 65536,
-               "context_window": 1048576,
-               "capabilities": ["tools", "vision", "reasoning", "documents"]},
-    "cohere": {"model_id": "cohere.command-a-03-2025", "max_output_tokens": 8000,
-               "capabilities": ["tools"]},
-    "tiny": {"model_id": "meta.llama-3.3-70b-instruct", "max_output_tokens": 100,
-             "context_window": 1000, "capabilities": ["tools"]},
-}
-
 STYLE_MODELS = {"llama": "llama", "openai": "gpt-oss", "grok": "grok", "gemini": "gemini",
                 "cohere": "cohere"}
-
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "anthropic"
 
 
 def sdk(gateway: GatewayServer, key: str = ALICE) -> anthropic.Anthropic:
@@ -69,46 +51,12 @@ def chat(fake: Any) -> dict[str, Any]:
     return fake.requests[-1].body["chatRequest"]  # type: ignore[no-any-return]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def write_keys(directory: Path) -> Path:
     path = directory / "keys.yaml"
     path.write_text(yaml.safe_dump({"keys": [
         {"id": "alice", "key": ALICE},
         {"id": "bob", "sha256": hashlib.sha256(BOB.encode()).hexdigest()},
     ]}))
-    return path
-
-
-def write_config(directory: Path, fake_url: str, oci_config: Path | str, *,
-                 keys_file: Path | None = None, **overrides: Any) -> Path:
-    config: dict[str, Any] = {
-        "oci": {
-            "region": "us-chicago-1",
-            "endpoint": fake_url,
-            "compartment_id": "ocid1.compartment.oc1..test",
-            "auth": "api_key",
-            "config_file": str(oci_config),
-            "profile": "DEFAULT",
-            "retries": {"max_attempts": 3, "backoff_base": 0.01, "backoff_max": 0.05},
-            "timeouts": {"connect": 2, "first_byte": 5, "idle": 5},
-        },
-        "models": TEST_MODELS,
-        "aliases": {"claude-*": "grok"},
-    }
-    if keys_file is not None:
-        config["client_auth"] = {"api_keys_file": str(keys_file)}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    path = directory / "gateway.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
@@ -154,3 +102,19 @@ class GatewayServer:
         if self._client is None:  # one pooled client: a new one per call costs ~40 ms
             self._client = httpx.Client(timeout=30)
         return self._client.post(self.url + path, json=body, headers=headers, **kw)
+
+
+__all__ = [
+    "ALICE",
+    "BOB",
+    "FIXTURES",
+    "STYLE_MODELS",
+    "TEST_MODELS",
+    "GatewayServer",
+    "chat",
+    "fixture_body",
+    "free_port",
+    "sdk",
+    "write_config",
+    "write_keys",
+]

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, TestKey, make_test_key
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey, make_test_key
 from tests.harness import ALICE, GatewayServer, write_config
-from tests.sse_check import check_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from app.translate.tokens import image_estimate, image_size
-from tests.fake_oci import FakeOCI, Scenario, TestKey, prompt_tokens
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey, prompt_tokens
 from tests.harness import ALICE, FIXTURES, GatewayServer, write_config, write_keys
-from tests.sse_check import check_stream
 
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")

@@ -19,9 +19,9 @@ import anthropic
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, TestKey
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey
 from tests.harness import ALICE, FIXTURES, TEST_MODELS, GatewayServer, write_config, write_keys
-from tests.sse_check import check_stream
 
 REQUESTS = sorted(p.name for p in FIXTURES.glob("*.json") if p.name != "INDEX.json")
 SSE_BODIES = sorted(p.name for p in FIXTURES.glob("*.sse"))

@@ -35,9 +35,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.fake_oci import FakeOCI
+from devtools.sse_check import check_stream
+from emulator import FakeOCI
 from tests.harness import ALICE, TEST_MODELS, GatewayServer
-from tests.sse_check import check_stream
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"

@@ -8,9 +8,9 @@ import anthropic
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, completion_tokens, prompt_tokens
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, completion_tokens, prompt_tokens
 from tests.harness import ALICE, BOB, STYLE_MODELS, GatewayServer
-from tests.sse_check import check_stream
 
 GENERIC_STYLES = ["llama", "openai", "grok", "gemini"]
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.fake_oci import FakeOCI, Scenario, TestKey, completion_tokens
+from devtools.procs import GatewayProcess
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey, completion_tokens
 from tests.harness import ALICE, free_port, write_config, write_keys
-from tests.procs import GatewayProcess
-from tests.sse_check import check_stream
 
 TEXT = "metrics are counted per model and per worker"
 

@@ -12,9 +12,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, completion_tokens, prompt_tokens, tool_call
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, completion_tokens, prompt_tokens, tool_call
 from tests.harness import ALICE, FIXTURES, GatewayServer
-from tests.sse_check import check_stream
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city", "input_schema": {
     "type": "object", "properties": {"city": {"type": "string", "description": "City"},

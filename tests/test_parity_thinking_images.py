@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, tool_call
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, tool_call
 from tests.harness import GatewayServer, chat, fixture_body, sdk
-from tests.sse_check import check_stream
 
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, tool_call
+from devtools.sse_check import check_stream, parse_sse
+from emulator import FakeOCI, Scenario, tool_call
 from tests.harness import (
     ALICE,
     STYLE_MODELS,
@@ -23,7 +24,6 @@ from tests.harness import (
     fixture_body,
     sdk,
 )
-from tests.sse_check import check_stream, parse_sse
 
 RED_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAA"
            "AABJRU5ErkJggg==")

@@ -37,7 +37,7 @@ from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator
 from app.translate.to_oci import to_oci
 from app.translate.tokens import raw_estimate
-from tests.sse_check import check_stream
+from devtools.sse_check import check_stream
 
 COMPARTMENT = "ocid1.compartment.oc1..property"
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"}

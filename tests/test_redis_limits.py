@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.fake_oci import FakeOCI, TestKey
+from emulator import FakeOCI, TestKey
 from tests.harness import GatewayServer, free_port, write_config
 
 pytestmark = pytest.mark.skipif(

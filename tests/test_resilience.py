@@ -17,10 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.fake_oci import FakeOCI, Scenario, TestKey
+from devtools.procs import GatewayProcess
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey
 from tests.harness import ALICE, GatewayServer, write_config, write_keys
-from tests.procs import GatewayProcess
-from tests.sse_check import check_stream
 
 BODY = {"model": "grok", "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]}
 

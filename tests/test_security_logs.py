@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, TestKey, make_test_key, tool_call
+from devtools.procs import GatewayProcess
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey, make_test_key, tool_call
 from tests.harness import ALICE, BOB, write_config, write_keys
-from tests.procs import GatewayProcess
-from tests.sse_check import check_stream
 
 RUN = uuid.uuid4().hex[:12]
 PROMPT = f"PROMPT-MARKER-{RUN}"

@@ -28,10 +28,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_oci import FakeOCI, Scenario, make_test_key
+from devtools.procs import GatewayProcess
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, make_test_key
 from tests.harness import ALICE, write_config, write_keys
-from tests.procs import GatewayProcess
-from tests.sse_check import check_stream
 
 NORMAL_BUDGET_S = 2.0  # one normal request while others are stalled (typically ~10 ms)
 STALLED_STREAMS = 10

@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 
 from app.oci.sse import SseReader
 from app.translate.stream import StreamTranslator
-from tests.fake_oci import FakeOCI, Scenario, TestKey, tool_call
-from tests.fake_oci.answer import Answer, resolve_answer
-from tests.fake_oci.catalog import Catalog
-from tests.fake_oci.context import ChatContext, build_context
-from tests.fake_oci.streams import render_stream
+from devtools.sse_check import check_stream
+from emulator import FakeOCI, Scenario, TestKey, tool_call
+from emulator.answer import Answer, resolve_answer
+from emulator.catalog import Catalog
+from emulator.context import ChatContext, build_context
+from emulator.streams import render_stream
 from tests.harness import ALICE, STYLE_MODELS, TEST_MODELS, GatewayServer, write_config
-from tests.sse_check import check_stream
 
 STYLES = ["llama", "openai", "grok", "gemini", "cohere"]
 

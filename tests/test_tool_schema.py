@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app.translate.tool_schema import cohere_parameter_definitions, sanitize_schema
-from tests.fake_oci.errors import OCIError
-from tests.fake_oci.validate import (
+from emulator.errors import OCIError
+from emulator.validate import (
     COHERE_PARAMETER_TYPES,
     COHERE_TOOL,
     TOOL_DEFINITION,

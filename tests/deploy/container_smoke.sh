@@ -108,7 +108,7 @@ PORT=$(free_port)
 podman network create "$NET" > /dev/null
 podman run -d --name "$EMU" --network "$NET" --network-alias oci-emulator \
   --read-only --cap-drop ALL --security-opt no-new-privileges "$EMU_IMG" \
-  python -m tests.fake_oci --host 0.0.0.0 --port 9999 --no-verify --quiet \
+  python -m emulator --host 0.0.0.0 --port 9999 --no-verify --quiet \
   --default-delay-between 0.2 > /dev/null 2>&1
 podman run -d --name "$GW" --network "$NET" -p "127.0.0.1:$PORT:8000" \
   --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,nosuid,nodev,size=64m,mode=1777 \

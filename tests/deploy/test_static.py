@@ -93,11 +93,29 @@ def test_dockerignore_is_an_allow_list() -> None:
     ]
     assert lines[0] == "*"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
-    assert allowed == {"constraints.txt", "pyproject.toml", "README.md", "app", "tests/fake_oci"}
+    assert allowed == {"constraints.txt", "pyproject.toml", "README.md", "app", "emulator"}
     # every COPY source of the Dockerfile is allowed
     for src in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", DOCKERFILE.read_text(), re.M):
         for item in src.split():
             assert item.rstrip("/") in allowed, item
+
+
+def test_emulator_stage_runs_the_emulator_package() -> None:
+    """The demo upstream is the top-level ``emulator`` package: the image, compose and the
+    container smoke test never reach into the test tree."""
+    stages = _stages(DOCKERFILE.read_text())
+    emulator = stages["oci-emulator"]
+    assert "COPY emulator /opt/emulator/emulator" in emulator
+    assert emulator[-1].startswith('CMD ["python", "-m", "emulator",'), emulator[-1]
+    # the gateway image does not carry the emulator, nor the console script that would run it
+    assert not any("emulator" in line for line in stages["build"] if line.startswith("COPY"))
+    assert "rm /opt/venv/bin/oci-emulator" in " ".join(stages["build"])
+    for name, lines in stages.items():
+        assert not [ln for ln in lines if "tests" in ln], f"stage {name} uses tests/"
+    command = _compose()["services"]["oci-emulator"]["command"]
+    assert command[:3] == ["python", "-m", "emulator"], command
+    smoke = (ROOT / "tests" / "deploy" / "container_smoke.sh").read_text()
+    assert "python -m emulator " in smoke and "tests.fake_oci" not in smoke
 
 
 # --------------------------------------------------------------------------- constraints.txt

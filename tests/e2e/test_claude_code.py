@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from emulator import FakeOCI, RecordedRequest, Scenario, tool_call
 from tests.e2e.conftest import ClaudeRun, ClaudeRunner
-from tests.fake_oci import FakeOCI, RecordedRequest, Scenario, tool_call
 from tests.harness import BOB, TEST_MODELS
 
 DEFAULT_TEXT = "(default emulator answer)"

@@ -70,7 +70,9 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
             blocks.append(block)
             open_index = data["index"]
         elif name == "content_block_delta":
-            assert data["index"] == open_index, f"delta for closed block {data['index']}"
+            assert open_index is not None and data["index"] == open_index, (
+                f"delta for closed block {data['index']}"
+            )
             block = blocks[open_index]
             delta = data["delta"]
             if delta["type"] == "signature_delta":
@@ -85,7 +87,9 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
             else:
                 partial[open_index] += delta["partial_json"]
         elif name == "content_block_stop":
-            assert data["index"] == open_index, f"stop for block {data['index']} not open"
+            assert open_index is not None and data["index"] == open_index, (
+                f"stop for block {data['index']} not open"
+            )
             assert data["index"] not in stopped
             stopped.add(data["index"])
             if blocks[open_index]["type"] == "tool_use":

@@ -11,7 +11,7 @@ Contract:
   ``GET|DELETE /_fake/requests``, ``PUT|DELETE /_fake/default``, ``GET /_fake/health``.
 
 Runs on its own event loop in a background thread (``start``/``stop`` or ``with``), or on
-the caller's loop (``await start_async()``), e.g. when started by ``python -m tests.fake_oci``.
+the caller's loop (``await start_async()``), e.g. when started by ``python -m emulator``.
 Streams are plain coroutines writing with ``await resp.write()``, so thousands of slow
 concurrent streams cost no threads. Handler cancellation is on so a client that closes a
 stream early is noticed at once (``connections_closed``, ``client_disconnected_at``).

@@ -1,8 +1,11 @@
-"""OCI Generative AI inference emulator for tests (``POST /20231130/actions/chat``).
+"""OCI Generative AI inference emulator (``POST /20231130/actions/chat``).
 
-Public API::
+The demo upstream of ``docker compose up`` and the upstream of the tests, the benchmark and the
+soak script: it speaks the real wire protocol, verifies request signatures and reproduces the
+real service's known rejections (emulator/README.md). Run it with ``python -m emulator`` or
+``oci-emulator``; embed it in-process with :class:`FakeOCI`::
 
-    from tests.fake_oci import FakeOCI, Scenario, make_test_key, tool_call
+    from emulator import FakeOCI, Scenario, make_test_key, tool_call
 
     key = make_test_key(tmp_path)
     with FakeOCI(public_keys={key.key_id: key.public_pem}) as fake:

@@ -1,13 +1,14 @@
-"""Run the emulator as a standalone process (e.g. a docker compose demo upstream).
+"""Run the emulator as a standalone process (the docker compose demo upstream, bench, soak).
 
-Usage (from the repository root)::
+Usage (``oci-emulator`` is the installed console script; ``python -m emulator`` is the same)::
 
-    python -m tests.fake_oci --host 127.0.0.1 --port 9999 --no-verify
-    python -m tests.fake_oci --port 9999 --public-key /keys/public.pem [--key-id ID]
-    python -m tests.fake_oci --port 0 --default-delay-between 0.02
+    oci-emulator --host 127.0.0.1 --port 9999 --no-verify
+    oci-emulator --port 9999 --public-key /keys/public.pem [--key-id ID]
+    python -m emulator --port 0 --default-delay-between 0.02
 
-Prints ``fake-oci listening on http://HOST:PORT`` once bound (``--port 0`` picks a free
-port), then one line per request. Script it over HTTP (``/_fake/*``) or inline markers.
+Prints ``oci-emulator listening on http://HOST:PORT`` once bound (``--port 0`` picks a free
+port), then one line per request unless ``--quiet``. Script it over HTTP (``/_fake/*``) or
+with inline ``[[scenario:{json}]]`` markers; see emulator/README.md. SIGTERM or SIGINT stops it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .server import FakeOCI
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_oci", description=__doc__,
+    parser = argparse.ArgumentParser(prog="oci-emulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9999)
@@ -64,7 +65,7 @@ def build(args: argparse.Namespace) -> FakeOCI:
 
 async def _serve(fake: FakeOCI) -> None:
     await fake.start_async()
-    print(f"fake-oci listening on {fake.url}", flush=True)
+    print(f"oci-emulator listening on {fake.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,4 @@
-"""Tests of the OCI GenAI emulator (tests/fake_oci) through real HTTP.
+"""Tests of the OCI GenAI emulator (emulator/) through real HTTP.
 
 Requests are signed with the real ``oci.signer.Signer`` (duck-typed request object, as the
 gateway does it) and sent with aiohttp, so these tests also pin down the wire contract the
@@ -11,11 +11,9 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +26,8 @@ import aiohttp
 import oci
 import pytest
 
-from tests.fake_oci import (
+from devtools.procs import EmulatorProcess, wait_until
+from emulator import (
     CHAT_PATH,
     FakeOCI,
     Scenario,
@@ -38,9 +37,8 @@ from tests.fake_oci import (
     make_test_key,
     tool_call,
 )
-from tests.fake_oci.tokens import ceil4
+from emulator.tokens import ceil4
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LLAMA = "meta.llama-3.3-70b-instruct"
 NOT_AUTHENTICATED = {
     "code": "NotAuthenticated",
@@ -1041,67 +1039,37 @@ def test_real_sdk_client(fake: FakeOCI, key: TestKey) -> None:
 # --- standalone process -----------------------------------------------------------------------
 
 
-class OutputDrain:
-    """Reads a child's stdout in a thread (so its pipe never fills) and keeps the lines."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self.listening = threading.Event()
-        self._proc = proc
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if "listening on" in line:
-                self.listening.set()
-
-    def url(self, timeout: float) -> str:
-        assert self.listening.wait(timeout), f"fake did not start: {self.lines}"
-        line = next(x for x in self.lines if "listening on" in x)
-        return line.split("listening on", 1)[1].strip()
-
-    def close(self) -> None:
-        self._thread.join(10)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-
-
-def test_standalone_process() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_oci", "--host", "127.0.0.1", "--port", "0",
-         "--no-verify", "--default-delay-between", "0.001"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    drain = OutputDrain(proc)
-    try:
-        url = drain.url(timeout=20)
-        assert send("GET", url + "/_fake/health").json()["status"] == "ok"
-        send("POST", url + "/_fake/scenarios", json.dumps({"text": "standalone"}).encode())
+def test_standalone_process(tmp_path: Path) -> None:
+    """``python -m emulator`` as bench, soak and compose run it, scripted over ``/_fake/*``."""
+    with EmulatorProcess(tmp_path, quiet=False,
+                         args=["--default-delay-between", "0.001"]) as emu:
+        assert emu.health()["status"] == "ok"
+        emu.push({"text": "standalone"})
         body = json.dumps(details(stream=True)).encode()
-        result = send("POST", url + CHAT_PATH, body, {"content-type": "application/json"})
+        result = send("POST", emu.url + CHAT_PATH, body, {"content-type": "application/json"})
         assert result.status == 200
         assert text_of(result.events()) == "standalone"
         marker = inline_marker({"text": "inline!"})
         body = json.dumps(details(text=marker)).encode()
-        result = send("POST", url + CHAT_PATH, body, {"content-type": "application/json"})
+        result = send("POST", emu.url + CHAT_PATH, body, {"content-type": "application/json"})
         assert result.json()["chatResponse"]["choices"][0]["message"]["content"][0][
             "text"] == "inline!"
-        assert _wait_for(lambda: sum(CHAT_PATH in x for x in drain.lines) == 2)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        drain.close()
+        # one log line per request (not --quiet), written once the answer is sent
+        wait_until(lambda: emu.output().count(CHAT_PATH) == 2, 5, "the request log")
+        assert [r["path"] for r in emu.requests()] == [CHAT_PATH, CHAT_PATH]
+    assert emu.proc.returncode == 0  # SIGTERM is its normal stop
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
-    return predicate()
+def test_console_script() -> None:
+    """``oci-emulator`` is installed with the project ([project.scripts] in pyproject.toml)."""
+    script = Path(sys.executable).parent / "oci-emulator"
+    assert script.exists(), f"{script} missing: reinstall the project (make venv)"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: oci-emulator")
+    for flag in ("--host", "--port", "--public-key", "--no-verify", "--key-id",
+                 "--default-delay-between", "--quiet"):
+        assert flag in done.stdout, flag
+    refused = subprocess.run([str(script), "--port", "0"], capture_output=True, text=True,
+                             timeout=30)
+    assert refused.returncode == 2 and "--public-key PATH or --no-verify" in refused.stderr

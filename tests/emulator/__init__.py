@@ -1,0 +1,1 @@
+"""Tests of the OCI emulator (``emulator/``) itself, over real HTTP."""
