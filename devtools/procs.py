@@ -69,7 +69,7 @@ def wait_until(
             if predicate():
                 return
         if time.monotonic() >= deadline:
-            raise RuntimeError(f"{what} not ready within {timeout:.0f} s")
+            raise RuntimeError(f"{what} not ready within {timeout:g} s")
         time.sleep(interval)
 
 
