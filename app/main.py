@@ -39,7 +39,7 @@ from app.observability.logging import setup_logging
 from app.oci.auth import build_auth
 from app.oci.client import OciClient
 from app.security.keys import KeyStore
-from app.security.limits import Limiter
+from app.security.limits import build_limiter
 from app.service import Gateway
 from app.settings import Settings
 
@@ -138,11 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await client.start()
         region = config.oci.region or auth.region
         app.state.keys = keys
-        limiter: Limiter = Limiter()
-        if config.limits.redis_url:
-            from app.security.redis_limits import RedisLimiter
-
-            limiter = RedisLimiter(config.limits.redis_url)
+        limiter = build_limiter(config.limits.redis_url)
         app.state.gateway = Gateway(config, client, limiter, region, demo=auth.mode == "demo")
         app.state.draining = False
         if not keys.enabled:
