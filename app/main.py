@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -235,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
             await client.close()
             await app.state.gateway.limiter.close()  # the current one: reloads replace it
-            tracing.shutdown_tracing()
+            await asyncio.to_thread(_flush_traces)
 
     app = FastAPI(
         title="OCI Anthropic Gateway",
@@ -293,6 +294,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost, as before: preflights are answered before tracing and routing
     app.add_middleware(_LiveCors, origins=app.state.cors)
     return app
+
+
+def _flush_traces() -> None:
+    # Flush, not shut down (review B11): the tracer provider is process-global and shared by
+    # every app of this process (the tests build several); the SDK shuts it down at exit.
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush()
 
 
 class _CorsOrigins:

@@ -142,3 +142,26 @@ def test_keepalive_setting_applies(fake: FakeOCI, oci_key: TestKey, tmp_path: Pa
         while sock.recv(65536):
             pass
         assert time.monotonic() - t0 < 5
+
+
+_TWO_APPS = """
+import sys
+import httpx
+from pathlib import Path
+from tests.harness import GatewayServer
+for _ in range(2):
+    with GatewayServer(Path(sys.argv[1])) as gw:
+        assert httpx.get(gw.url + "/v1/models").status_code == 200
+"""
+
+
+def test_tracing_outlives_the_shutdown_of_an_earlier_app(fake: FakeOCI, oci_key: TestKey,
+                                                         tmp_path: Path) -> None:
+    # B11: the first app's lifespan shut the process-global tracer provider down, so every app
+    # built after it in the same process (the tests build many) exported nothing
+    config = write_config(tmp_path, fake.url, oci_key.config_path)
+    env = {**_env(config), "OTEL_TRACES_EXPORTER": "console"}
+    out = subprocess.run([sys.executable, "-c", _TWO_APPS, str(config)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count('"name": "GET /v1/models"') == 2, out.stdout[-3000:]
