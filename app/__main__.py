@@ -2,8 +2,10 @@
 
 Contract:
 - ``python -m app`` validates the config file first (exit 1 with a message naming the bad key),
-  then runs uvicorn (uvloop + httptools) on ``GATEWAY_HOST:GATEWAY_PORT`` with one worker. For
-  several workers use gunicorn: ``gunicorn -c python:app.gunicorn_conf``.
+  then runs uvicorn (uvloop + httptools) on ``GATEWAY_HOST:GATEWAY_PORT`` with one worker, with
+  the same keep-alive and graceful timeout as under gunicorn (all from
+  :class:`app.settings.Settings`). For several workers use gunicorn:
+  ``gunicorn -c python:app.gunicorn_conf``.
 - ``python -m app check`` prints the resolved models, aliases and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
@@ -17,7 +19,7 @@ import sys
 import time
 
 from app.config import ConfigError, GatewayConfig, load_config
-from app.settings import Settings
+from app.settings import Settings, whole_seconds
 
 
 def _print_config(config: GatewayConfig, path: str) -> None:
@@ -148,8 +150,8 @@ def serve() -> int:
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        timeout_keep_alive=whole_seconds(settings.keepalive),
+        timeout_graceful_shutdown=whole_seconds(settings.graceful_timeout),
     )
     return 0
 

@@ -6,8 +6,12 @@ naming the bad key), builds the OCI signer once (off the event loop: token signe
 network), opens the pooled upstream session, loads the client keys, then freezes the start-up
 heap so full GCs stay short while hundreds of streams are open. A background task re-reads the
 config and keys files when they change (Kubernetes swaps a mounted ConfigMap/Secret atomically):
-a valid new config serves new requests while in-flight ones finish on the old one; an invalid one
-is refused with a log line and the old one keeps serving.
+a valid new config serves new requests while in-flight ones finish on the old one, and
+everything built from the config follows it (the OCI client's timeouts and pool, the limiter,
+CORS, the client keys); a config that changes what only a restart can change (the OCI signer's
+keys, :data:`_RESTART_KEYS`) is refused with a WARNING, an invalid one with an ERROR, and the old
+one keeps serving. No reload turns client authentication off unless ``client_auth`` itself was
+removed, and then it logs the start-up "OPEN" warning. README "Operations" lists every key.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import signal
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
 from app.api import count_tokens, messages, models, ops
@@ -38,50 +44,119 @@ from app.observability import tracing
 from app.observability.logging import setup_logging
 from app.oci.auth import build_auth
 from app.oci.client import OciClient
-from app.security.keys import KeyStore
-from app.security.limits import Limiter
+from app.security.keys import KeysFileError, KeyStore, file_stamp
+from app.security.limits import build_limiter
 from app.service import Gateway
 from app.settings import Settings
 
 log = logging.getLogger("app")
 
 
-def _file_stamp(path: str) -> tuple[float, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime, st.st_ino, st.st_size)
+#: restart-only keys: the OCI signer is built once, at start-up (token signers call the network
+#: and hold state). A reload that changes one is refused as a whole, so the running config never
+#: mixes new endpoints with old credentials.
+_RESTART_KEYS = frozenset({"oci.auth", "oci.config_file", "oci.profile", "oci.key_file"})
+_OPEN = "client_auth.api_keys_file is not set: the gateway is OPEN to anyone who can reach it"
 
 
 async def _watch_files(app: FastAPI, settings: Settings) -> None:
     """Poll (cheap ``stat``) rather than inotify: ConfigMap swaps replace a symlinked dir."""
-    stamp = _file_stamp(settings.config)
+    stamp = file_stamp(settings.config)
     while True:
         await asyncio.sleep(settings.reload_interval)
         keys: KeyStore = app.state.keys
         result = keys.maybe_reload()
         if result is not None:
             m.CONFIG_RELOADS.labels("keys", "ok" if result else "error").inc()
-        new_stamp = _file_stamp(settings.config)
+        new_stamp = file_stamp(settings.config)
         if new_stamp == stamp or new_stamp is None:
             continue
         stamp = new_stamp
         try:
-            config = await asyncio.to_thread(load_config, settings.config, settings.oci_endpoint)
-            _check_reloadable(app.state.gateway.config, config)
-        except ConfigError as err:
+            await _reload_config(app, settings)
+        except Exception as err:  # the watcher must survive whatever one reload does
             m.CONFIG_RELOADS.labels("config", "error").inc()
-            log.error("config change refused, keeping the running config: %s", err)
-            continue
-        app.state.gateway.swap_config(config)
-        if config.client_auth.api_keys_file != keys.path:
-            try:
-                app.state.keys = KeyStore(config.client_auth.api_keys_file)
-            except Exception as err:  # keep the old keys: never open the gateway by accident
-                log.error("new keys file refused: %s", err)
-        m.CONFIG_RELOADS.labels("config", "ok").inc()
-        log.info("config reloaded", extra={"models": sorted(config.models)})
+            log.error("config reload failed: %s", err, exc_info=err)
+
+
+async def _reload_config(app: FastAPI, settings: Settings) -> None:
+    """Apply a changed config file to everything built from it, or refuse it as a whole.
+
+    result label of ``gateway_config_reloads_total{file="config"}``: ``ok`` (every change is in
+    force), ``error`` (invalid file), ``restart_required`` (a key of :data:`_RESTART_KEYS`
+    changed; logged at WARNING with the keys). In-flight requests finish on what they hold.
+    """
+    gateway = app.state.gateway
+    old: GatewayConfig = gateway.config
+    try:
+        new = await asyncio.to_thread(load_config, settings.config, settings.oci_endpoint)
+    except ConfigError as err:
+        m.CONFIG_RELOADS.labels("config", "error").inc()
+        log.error("config change refused, keeping the running config: %s", err)
+        return
+    changed = _changed_keys(old.model_dump(mode="json"), new.model_dump(mode="json"))
+    restart = sorted(_RESTART_KEYS.intersection(changed))
+    if restart:
+        m.CONFIG_RELOADS.labels("config", "restart_required").inc()
+        log.warning(
+            "config change not applied: %s only change(s) with a restart (the OCI signer is "
+            "built at start-up); the running config keeps serving",
+            ", ".join(restart),
+            extra={"restart_required": restart},
+        )
+        return
+    app.state.keys = _keys_for(new, app.state.keys)
+    gateway.swap_config(new)  # models, aliases, retries, idle timeout, server.* limits
+    gateway.client.reconfigure(new.oci)  # connect/first-byte timeouts, max_connections
+    if new.limits.redis_url != old.limits.redis_url:
+        retired, gateway.limiter = gateway.limiter, build_limiter(new.limits.redis_url)
+        retired.retire()  # its permits in flight still release into it
+    app.state.cors.origins = new.server.cors_origins
+    m.CONFIG_RELOADS.labels("config", "ok").inc()
+    log.info("config reloaded", extra={"models": sorted(new.models), "changed": changed})
+
+
+def _changed_keys(old: Any, new: Any, path: str = "") -> list[str]:
+    """Dotted names of the leaves that differ (names only: values may hold credentials)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for name in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{name}" if path else str(name)
+            out += _changed_keys(old.get(name), new.get(name), sub)
+        return out
+    return [path] if old != new else []
+
+
+def _keys_for(config: GatewayConfig, current: KeyStore) -> KeyStore:
+    """The key store for a reloaded config; never opens the gateway by accident (review B5).
+
+    A keys file that cannot be loaded, or that vanished from a ``client_auth`` section that is
+    still there, keeps the current keys (WARNING, ``{file="keys", result="error"}``). Only
+    removing ``client_auth`` altogether turns authentication off, with the start-up warning.
+    """
+    path = config.client_auth.api_keys_file
+    if path == current.path:
+        return current
+    if path is None:
+        if "client_auth" in config.model_fields_set:
+            m.CONFIG_RELOADS.labels("keys", "error").inc()
+            log.warning(
+                "client_auth.api_keys_file was removed from the config: keeping the keys of %s; "
+                "to turn client authentication off, remove the whole client_auth section",
+                current.path,
+            )
+            return current
+        log.warning(_OPEN + " (client_auth was removed from the config)")
+        return KeyStore(None)
+    try:
+        store = KeyStore(path)
+    except KeysFileError as err:
+        m.CONFIG_RELOADS.labels("keys", "error").inc()
+        log.warning("new keys file refused, keeping the previous keys: %s", err)
+        return current
+    m.CONFIG_RELOADS.labels("keys", "ok").inc()
+    log.info("keys file changed", extra={"keys_file": path, "keys": len(store.ids)})
+    return store
 
 
 def _install_drain(app: FastAPI, settings: Settings) -> None:
@@ -114,17 +189,6 @@ def _install_drain(app: FastAPI, settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def _check_reloadable(old: GatewayConfig, new: GatewayConfig) -> None:
-    if (
-        old.oci.auth != new.oci.auth
-        or old.oci.config_file != new.oci.config_file
-        or (old.oci.profile != new.oci.profile)
-    ):
-        raise ConfigError(
-            "oci.auth/config_file/profile changed: restart the gateway to use new OCI credentials"
-        )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -138,18 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await client.start()
         region = config.oci.region or auth.region
         app.state.keys = keys
-        limiter: Limiter = Limiter()
-        if config.limits.redis_url:
-            from app.security.redis_limits import RedisLimiter
-
-            limiter = RedisLimiter(config.limits.redis_url)
+        limiter = build_limiter(config.limits.redis_url)
         app.state.gateway = Gateway(config, client, limiter, region, demo=auth.mode == "demo")
         app.state.draining = False
+        app.state.cors.origins = config.server.cors_origins
         if not keys.enabled:
-            log.warning(
-                "client_auth.api_keys_file is not set: the gateway is OPEN to anyone "
-                "who can reach it"
-            )
+            log.warning(_OPEN)
         if auth.mode == "demo":
             log.warning(
                 "serving the DEMO upstream (the bundled OCI emulator at %s) with an "
@@ -177,8 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
             await client.close()
-            await limiter.close()
-            tracing.shutdown_tracing()
+            await app.state.gateway.limiter.close()  # the current one: reloads replace it
+            await asyncio.to_thread(_flush_traces)
 
     app = FastAPI(
         title="OCI Anthropic Gateway",
@@ -189,6 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = None
+    app.state.cors = _CorsOrigins()
     app.add_api_route(
         "/v1/messages",
         messages.create_message,
@@ -232,25 +291,55 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         FastAPIInstrumentor.instrument_app(
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["send", "receive"]
         )
-    _install_cors(app, settings)
+    # outermost, as before: preflights are answered before tracing and routing
+    app.add_middleware(_LiveCors, origins=app.state.cors)
     return app
 
 
-def _install_cors(app: FastAPI, settings: Settings) -> None:
-    # CORS is off unless the config names origins; read without failing the import
-    try:
-        config = load_config(settings.config, settings.oci_endpoint)
-    except ConfigError:
-        return
-    if config.server.cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
+def _flush_traces() -> None:
+    # Flush, not shut down (review B11): the tracer provider is process-global and shared by
+    # every app of this process (the tests build several); the SDK shuts it down at exit.
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush()
 
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(config.server.cors_origins),
-            allow_methods=["GET", "POST", "HEAD"],
-            allow_headers=["*"],
-        )
+
+class _CorsOrigins:
+    """The origins in force; the lifespan and reloads set them (``server.cors_origins``)."""
+
+    __slots__ = ("origins",)
+
+    def __init__(self) -> None:
+        self.origins: tuple[str, ...] = ()
+
+
+class _LiveCors:
+    """CORS that follows config reloads: off (a pass-through) unless origins are listed.
+
+    Starlette builds its middleware stack once, so a reload cannot re-add ``CORSMiddleware``;
+    this wrapper rebuilds one (cheap, no I/O) when the origins change.
+    """
+
+    def __init__(self, app: ASGIApp, origins: _CorsOrigins) -> None:
+        self.app = app
+        self._origins = origins
+        self._built: tuple[tuple[str, ...], ASGIApp] = ((), app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origins = self._origins.origins
+        if not origins or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        built_for, cors = self._built
+        if built_for != origins:
+            cors = CORSMiddleware(
+                self.app,
+                allow_origins=list(origins),
+                allow_methods=["GET", "POST", "HEAD"],
+                allow_headers=["*"],
+            )
+            self._built = (origins, cors)
+        await cors(scope, receive, send)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

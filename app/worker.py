@@ -1,14 +1,18 @@
 """The gunicorn worker class: uvicorn with uvloop and httptools, our logging, long keep-alive.
 
-Contract: ``worker_class = "app.worker.GatewayWorker"`` in :mod:`app.gunicorn_conf`. On SIGTERM
-gunicorn stops accepting; uvicorn lets in-flight streams finish within the graceful timeout.
+Contract: ``worker_class = "app.worker.GatewayWorker"`` in :mod:`app.gunicorn_conf`. Built on the
+``uvicorn-worker`` package (``uvicorn.workers`` is deprecated since uvicorn 0.30). It reads no
+environment itself: the keep-alive (``timeout_keep_alive``) comes from gunicorn's ``keepalive``
+(the base class passes it on) and uvicorn's graceful shutdown from gunicorn's
+``graceful_timeout``, both set from :class:`app.settings.Settings` in :mod:`app.gunicorn_conf`.
+On SIGTERM gunicorn stops accepting; uvicorn lets in-flight streams finish within that time.
 """
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
-from uvicorn.workers import UvicornWorker
+from uvicorn_worker import UvicornWorker
 
 
 class GatewayWorker(UvicornWorker):
@@ -17,6 +21,10 @@ class GatewayWorker(UvicornWorker):
         "http": "httptools",
         "log_config": None,
         "access_log": False,
-        "timeout_keep_alive": int(os.environ.get("GATEWAY_KEEPALIVE", "75")),
-        "timeout_graceful_shutdown": int(float(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "600"))),
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn kills a worker graceful_timeout after SIGTERM; uvicorn waits as long for
+        # in-flight streams (the app ends the ones still open just before that)
+        self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout

@@ -1,9 +1,11 @@
-"""One worker holds many streams; the CLI check and probe; a wrong OCI key; startup errors."""
+"""One worker holds many streams; the CLI check and probe; a wrong OCI key; startup errors;
+process settings (``GATEWAY_*``) mean the same under ``python -m app`` and gunicorn."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.procs import GatewayProcess
 from devtools.sse_check import check_stream
 from emulator import FakeOCI, Scenario, TestKey, make_test_key
 from tests.harness import ALICE, GatewayServer, write_config
@@ -106,3 +109,59 @@ def test_wrong_oci_key_is_a_500_api_error(fake: FakeOCI, tmp_path: Path) -> None
     err = r.json()["error"]
     assert err["type"] == "api_error" and "credentials" in err["message"]
     assert fake.requests[-1].status == 401  # the emulator did reject the signature
+
+
+def test_gunicorn_starts_with_a_fractional_graceful_timeout(fake: FakeOCI, oci_key: TestKey,
+                                                             tmp_path: Path) -> None:
+    # B6: gunicorn_conf used to do int("60.5") and crash before any worker started. The
+    # warning filter turns an import of the deprecated uvicorn.workers into a boot failure.
+    config = write_config(tmp_path, fake.url, oci_key.config_path)
+    env = {"GATEWAY_GRACEFUL_TIMEOUT": "60.5",
+           "PYTHONWARNINGS": "error::DeprecationWarning:uvicorn.workers"}
+    with GatewayProcess(config, tmp_path, workers=1, env=env) as gw:
+        r = httpx.post(gw.url + "/v1/messages", json={
+            "model": "grok", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+            timeout=10)
+        assert r.status_code == 200
+
+
+@pytest.mark.parametrize("workers", [None, 1], ids=["python-m-app", "gunicorn"])
+def test_keepalive_setting_applies(fake: FakeOCI, oci_key: TestKey, tmp_path: Path,
+                                   workers: int | None) -> None:
+    # B6: `python -m app` hard-coded 75 s and ignored GATEWAY_KEEPALIVE
+    config = write_config(tmp_path, fake.url, oci_key.config_path)
+    with GatewayProcess(config, tmp_path, workers=workers,
+                        env={"GATEWAY_KEEPALIVE": "1"}) as gw, socket.create_connection(
+            ("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        # the server closes the idle connection after ~1 s; recv returns b"" then (bounded by
+        # the socket timeout: with the old fixed 75 s this raises TimeoutError)
+        while sock.recv(65536):
+            pass
+        assert time.monotonic() - t0 < 5
+
+
+_TWO_APPS = """
+import sys
+import httpx
+from pathlib import Path
+from tests.harness import GatewayServer
+for _ in range(2):
+    with GatewayServer(Path(sys.argv[1])) as gw:
+        assert httpx.get(gw.url + "/v1/models").status_code == 200
+"""
+
+
+def test_tracing_outlives_the_shutdown_of_an_earlier_app(fake: FakeOCI, oci_key: TestKey,
+                                                         tmp_path: Path) -> None:
+    # B11: the first app's lifespan shut the process-global tracer provider down, so every app
+    # built after it in the same process (the tests build many) exported nothing
+    config = write_config(tmp_path, fake.url, oci_key.config_path)
+    env = {**_env(config), "OTEL_TRACES_EXPORTER": "console"}
+    out = subprocess.run([sys.executable, "-c", _TWO_APPS, str(config)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count('"name": "GET /v1/models"') == 2, out.stdout[-3000:]

@@ -11,6 +11,8 @@ Contract:
 - :func:`read_chunks` iterates a streaming response's events with an idle timeout, yielding
   ``None`` each time the upstream has been silent for ``ping_every`` seconds so the caller can
   keep its client connection alive.
+- :meth:`OciClient.reconfigure` takes a reloaded ``oci`` section for new requests without
+  disturbing open streams (a new pool when its size or the connect timeout changed).
 - The SDK's blocking retry strategy and circuit breaker are not used (oci-genai-wire.md §3).
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -186,14 +188,51 @@ def timeout_error(what: str) -> UpstreamError:
     )
 
 
+class _Connector(aiohttp.TCPConnector):
+    """Counts the connections it has handed out, so a retired pool can close after its last."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._in_use = 0
+        self._on_idle: Callable[[], None] | None = None
+
+    async def connect(self, *args: Any, **kwargs: Any) -> aiohttp.connector.Connection:
+        self._in_use += 1
+        try:
+            conn = await super().connect(*args, **kwargs)
+        except BaseException:
+            self._released()
+            raise
+        conn.add_callback(self._released)  # runs once, on release() or close()
+        return conn
+
+    def _released(self) -> None:
+        self._in_use -= 1
+        if self._in_use == 0 and self._on_idle is not None:
+            callback, self._on_idle = self._on_idle, None
+            callback()
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        if self._in_use == 0:
+            callback()
+        else:
+            self._on_idle = callback
+
+
 class OciClient:
     def __init__(self, auth: OciAuth, cfg: OciSection) -> None:
         self.auth = auth
         self.cfg = cfg
         self._session: aiohttp.ClientSession | None = None
+        #: sessions replaced by reconfigure() that still carry open responses
+        self._retired: set[aiohttp.ClientSession] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
+        self._session = self._new_session()
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = _Connector(
             limit=self.cfg.max_connections,
             ttl_dns_cache=300,
             keepalive_timeout=60,
@@ -201,7 +240,7 @@ class OciClient:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self.cfg.timeouts.connect, sock_connect=self.cfg.timeouts.connect
         )
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
             auto_decompress=False,
@@ -209,10 +248,39 @@ class OciClient:
             json_serialize=lambda v: orjson.dumps(v).decode(),
         )
 
+    def reconfigure(self, cfg: OciSection) -> None:
+        """Config reload: requests sent from now on use ``cfg``.
+
+        ``timeouts.first_byte`` is read per attempt. The pool size (``max_connections``) and the
+        connect timeout belong to the session, so a change builds a new session for new
+        requests; the old one keeps the responses already open on it (streams run on) and
+        closes when the last of them is released.
+        """
+        old, self.cfg = self.cfg, cfg
+        if self._session is None or (
+            old.max_connections == cfg.max_connections
+            and old.timeouts.connect == cfg.timeouts.connect
+        ):
+            return
+        retired, self._session = self._session, self._new_session()
+        self._retired.add(retired)
+
+        def close_retired() -> None:
+            self._retired.discard(retired)
+            task = asyncio.get_running_loop().create_task(retired.close())
+            self._closing.add(task)  # a reference until it ran
+            task.add_done_callback(self._closing.discard)
+
+        connector = retired.connector
+        assert isinstance(connector, _Connector)
+        connector.when_idle(close_retired)
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in [self._session, *self._retired]:
+            if session is not None:
+                await session.close()
+        self._session = None
+        self._retired.clear()
 
     async def send(
         self, base_url: str, body: bytes, opc_request_id: str, *, stream: bool

@@ -9,8 +9,9 @@ Contract:
   against every entry. The key itself is never logged or stored; its ``id`` is what appears in
   logs, metrics and spans.
 - :meth:`KeyStore.maybe_reload` re-reads the file when it changed (mtime/inode/size — a
-  Kubernetes Secret swap changes the symlink target); an invalid new file is refused with a log
-  line and the previous keys keep working.
+  Kubernetes Secret swap changes the symlink target); a missing, unreadable or invalid new file
+  is refused with a WARNING saying why, and the previous keys keep working: a broken Secret
+  never turns authentication off.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class ClientKey:
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
+
+    @property
+    def has_limits(self) -> bool:
+        """Whether any per-key limit applies: keys without limits skip the limiter entirely."""
+        return not (
+            self.requests_per_minute is None
+            and self.tokens_per_minute is None
+            and self.max_concurrent_streams is None
+        )
 
 
 def parse_keys(data: Any, source: str) -> list[ClientKey]:
@@ -111,7 +121,8 @@ def load_keys(path: str) -> list[ClientKey]:
     return parse_keys(data, path)
 
 
-def _stamp(path: str) -> tuple[float, int, int] | None:
+def file_stamp(path: str) -> tuple[float, int, int] | None:
+    """(mtime, inode, size), or None when missing: what the config and keys reloaders compare."""
     try:
         st = os.stat(path)  # follows the symlink Kubernetes swaps
     except OSError:
@@ -126,7 +137,7 @@ class KeyStore:
         self._stamp: tuple[float, int, int] | None = None
         if path:
             self._keys = load_keys(path)
-            self._stamp = _stamp(path)
+            self._stamp = file_stamp(path)
 
     @property
     def enabled(self) -> bool:
@@ -150,14 +161,14 @@ class KeyStore:
         """True: reloaded; False: the new file was refused; None: unchanged."""
         if not self.path:
             return None
-        stamp = _stamp(self.path)
+        stamp = file_stamp(self.path)
         if stamp == self._stamp:
             return None
         self._stamp = stamp
         try:
             keys = load_keys(self.path)
         except KeysFileError as err:
-            log.error("keys file change refused, keeping the previous keys: %s", err)
+            log.warning("keys file change refused, keeping the previous keys: %s", err)
             return False
         self._keys = keys
         log.info("keys file reloaded", extra={"keys": len(keys)})

@@ -1,21 +1,28 @@
 """Per-key limits: requests per minute, tokens per minute, concurrent streams.
 
-Contract: :meth:`Limiter.acquire` is awaited before the upstream call. It raises
-:class:`~app.errors.RateLimited` (429 with an accurate ``retry-after``) when the key is over a
-limit, and otherwise returns a :class:`Permit` that the caller must :meth:`~Permit.release`
-exactly once when the request ends (however it ends), after reporting the real token usage OCI
-returned with :meth:`~Permit.record_tokens`.
-
-This implementation holds the counters in the process (one-minute windows, per key). With
-several workers or replicas each process enforces its own share; the Redis-backed limiter in
-:mod:`app.security.redis_limits` shares them. Keys without limits pay nothing.
+Contract:
+- :class:`Limiter` is the interface the service holds. :meth:`Limiter.acquire` is awaited
+  before the upstream call. It raises :class:`~app.errors.RateLimited` (429 with an accurate
+  ``retry-after``) when the key is over a limit, and otherwise returns a :class:`Permit` that the
+  caller must :meth:`~Permit.release` exactly once when the request ends (however it ends),
+  after reporting the real token usage OCI returned with :meth:`~Permit.record_tokens`.
+- Anonymous callers and keys without limits (:attr:`ClientKey.has_limits`) get
+  :data:`UNLIMITED`, a permit that does nothing: they pay nothing.
+- :func:`build_limiter` picks the implementation for ``limits.redis_url``: :class:`LocalLimiter`
+  (below: counters in this process, one-minute windows with the previous window weighted in;
+  with several workers or replicas each process enforces its own share) or
+  :class:`~app.security.redis_limits.RedisLimiter` (shared by every process through Redis).
+- When a config reload replaces the limiter, the old one is :meth:`~Limiter.retire`\\ d: permits
+  it already handed out keep working, and it frees its resources once they are released.
+  :meth:`~Limiter.close` frees them at shutdown.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from app.errors import RateLimited
 from app.observability import metrics as m
@@ -24,7 +31,52 @@ from app.security.keys import ClientKey
 WINDOW = 60.0
 
 
-@dataclass
+class Permit:
+    """A granted request. This base class is the permit of a request without limits."""
+
+    __slots__ = ()
+
+    def record_tokens(self, tokens: int) -> None:
+        """Count the tokens OCI reported (input + output) against the key's per-minute budget."""
+
+    def release(self) -> None:
+        """The request ended: free its stream slot. Idempotent."""
+
+
+#: stateless, so one instance serves every request without limits
+UNLIMITED = Permit()
+
+
+class Limiter(ABC):
+    """The limiter interface; the "no limits" short-circuit lives here, once for all."""
+
+    async def acquire(self, key: ClientKey | None, *, stream: bool) -> Permit:
+        if key is None or not key.has_limits:
+            return UNLIMITED
+        return await self._acquire(key, stream)
+
+    @abstractmethod
+    async def _acquire(self, key: ClientKey, stream: bool) -> Permit: ...
+
+    def retire(self) -> None:
+        """A reload replaced this limiter: free resources once the permits handed out end."""
+        return None  # an in-process limiter holds nothing to free
+
+    async def close(self) -> None:
+        """Shutdown: free resources now."""
+        return None
+
+
+def build_limiter(redis_url: str | None) -> Limiter:
+    if not redis_url:
+        return LocalLimiter()
+    # imported here: redis is needed only when limits are shared
+    from app.security.redis_limits import RedisLimiter
+
+    return RedisLimiter(redis_url)
+
+
+@dataclass(slots=True)
 class _Usage:
     window_start: float = 0.0
     requests: int = 0
@@ -52,49 +104,24 @@ class _Usage:
         return current + previous * frac
 
 
-@dataclass
-class Permit:
-    limiter: Limiter | None = None
-    key_id: str | None = None
-    stream: bool = False
-    released: bool = field(default=False)
+class LocalLimiter(Limiter):
+    """Counters in this process. Check and count happen without an await in between, so they
+    are atomic on the event loop."""
 
-    def record_tokens(self, tokens: int) -> None:
-        if self.limiter is not None and self.key_id is not None and tokens > 0:
-            self.limiter.add_tokens(self.key_id, tokens)
-
-    def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
-        if self.limiter is not None and self.key_id is not None and self.stream:
-            self.limiter.end_stream(self.key_id)
-
-
-NO_LIMITS = Permit()
-
-
-class Limiter:
     def __init__(self) -> None:
         self._usage: dict[str, _Usage] = {}
 
-    async def acquire(self, key: ClientKey | None, *, stream: bool) -> Permit:
-        if key is None or (
-            key.requests_per_minute is None
-            and key.tokens_per_minute is None
-            and key.max_concurrent_streams is None
-        ):
-            return Permit()
+    async def _acquire(self, key: ClientKey, stream: bool) -> Permit:
         now = time.monotonic()
         u = self._usage.setdefault(key.id, _Usage(window_start=now))
         u.roll(now)
-        self.check(key, u, now, stream)
+        self._check(key, u, now, stream)
         u.requests += 1
         if stream:
             u.streams += 1
-        return Permit(self, key.id, stream)
+        return _LocalPermit(self, key.id, stream)
 
-    def check(self, key: ClientKey, u: _Usage, now: float, stream: bool) -> None:
+    def _check(self, key: ClientKey, u: _Usage, now: float, stream: bool) -> None:
         reset = u.window_start + WINDOW - now
         if (
             key.requests_per_minute is not None
@@ -124,8 +151,26 @@ class Limiter:
         if u is not None and u.streams > 0:
             u.streams -= 1
 
-    async def close(self) -> None:
-        return None
+
+class _LocalPermit(Permit):
+    __slots__ = ("_key_id", "_limiter", "_released", "_stream")
+
+    def __init__(self, limiter: LocalLimiter, key_id: str, stream: bool) -> None:
+        self._limiter = limiter
+        self._key_id = key_id
+        self._stream = stream
+        self._released = False
+
+    def record_tokens(self, tokens: int) -> None:
+        if tokens > 0:
+            self._limiter.add_tokens(self._key_id, tokens)
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._stream:
+            self._limiter.end_stream(self._key_id)
 
 
 def refuse(key_id: str, limit: str, reset: float, value: int) -> None:
