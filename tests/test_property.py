@@ -30,8 +30,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from app.anthropic.models import CountTokensRequest, MessagesRequest
-from app.catalog import Resolved
-from app.config import ModelSpec
+from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
 from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator

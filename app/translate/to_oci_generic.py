@@ -1,9 +1,11 @@
-"""Anthropic Messages request -> OCI ChatDetails (GENERIC format). Pure: no I/O, no metrics.
+"""Anthropic Messages request -> OCI ChatDetails in GENERIC format. Pure: no I/O, no metrics.
 
-Contract: :func:`to_oci` returns an :class:`OciRequest` whose ``body`` is the exact JSON object
-to sign and send to ``POST /20231130/actions/chat`` (oci-genai-wire.md §4, §5, §13), plus what
-the response translators need to know (stop sequences the gateway enforces itself, whether a
-forced tool was dropped). COHERE models are delegated to :mod:`app.translate.to_oci_cohere`.
+Contract: :func:`to_oci_generic` returns an :class:`~app.translate.request.OciRequest` whose
+``body`` is the exact JSON object to sign and send (oci-genai-wire.md §4, §5, §13), for every
+model whose spec format is GENERIC; it raises :class:`~app.errors.InvalidRequest` (a 400) for
+content the model can never take (an image without vision, a malformed tool schema, …). The
+pieces shared with COHERE (limits, sampling, tools filter, structured output, envelope) come
+from :mod:`app.translate.request`; :func:`app.translate.to_oci.to_oci` picks the format.
 
 Decisions (the why):
 - ``role: system`` messages are folded into the leading SYSTEM message: every OCI family accepts
@@ -22,39 +24,31 @@ Decisions (the why):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from app.anthropic.models import (
-    CountTokensRequest,
     DocumentBlock,
     ImageBlock,
-    MessagesRequest,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
-from app.catalog import Resolved
-from app.config import ModelSpec
+from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
 from app.translate import content as c
+from app.translate.request import (
+    AnthropicRequest,
+    OciRequest,
+    custom_tools,
+    oci_request,
+    output_schema,
+    schema_instruction,
+    structured_output,
+    tool_schema,
+)
 from app.translate.tool_schema import sanitize_schema
-
-
-@dataclass(slots=True)
-class OciRequest:
-    body: dict[str, Any]
-    stream: bool
-    max_tokens: int
-    stop_sequences: tuple[str, ...] = ()
-    tool_names: tuple[str, ...] = ()
-    #: options for spans/logs (semconv request attributes)
-    temperature: float | None = None
-    top_p: float | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
 
 _EFFORT = {
     "low": "LOW",
@@ -67,7 +61,7 @@ _EFFORT = {
 }
 
 
-def reasoning_effort(req: MessagesRequest | CountTokensRequest, spec: ModelSpec) -> str | None:
+def reasoning_effort(req: AnthropicRequest, spec: ModelSpec) -> str | None:
     """``thinking`` / ``output_config.effort`` -> OCI ``reasoningEffort`` for models that take it.
 
     A model whose catalog entry lacks ``reasoning`` never receives the field (Grok non-reasoning
@@ -97,48 +91,8 @@ def reasoning_effort(req: MessagesRequest | CountTokensRequest, spec: ModelSpec)
     return None
 
 
-def clamp_max_tokens(requested: int, spec: ModelSpec) -> int:
-    # 0 means "warm the cache only" on Anthropic; OCI needs at least one token.
-    return max(1, min(requested, spec.max_output_tokens))
-
-
-def custom_tools(req: MessagesRequest | CountTokensRequest) -> list[Any]:
-    """Client-executed tools only: server tools (web_search_…) and typed tools are left out."""
-    return [t for t in (req.tools or []) if t.is_custom]
-
-
-def structured_output(req: MessagesRequest | CountTokensRequest) -> dict[str, Any] | None:
-    fmt = req.output_config.format if req.output_config else None
-    if (
-        isinstance(fmt, dict)
-        and fmt.get("type") == "json_schema"
-        and isinstance(fmt.get("schema"), dict)
-    ):
-        return fmt["schema"]
-    return None
-
-
-def schema_instruction(schema: dict[str, Any]) -> str:
-    return (
-        "Answer with a single JSON object and nothing else. It must match this JSON schema: "
-        + orjson.dumps(schema).decode()
-    )
-
-
-def serving_mode(spec: ModelSpec) -> dict[str, str]:
-    if spec.endpoint_id:
-        return {"servingType": "DEDICATED", "endpointId": spec.endpoint_id}
-    return {"servingType": "ON_DEMAND", "modelId": spec.model_id or ""}
-
-
-def to_oci(
-    req: MessagesRequest | CountTokensRequest, resolved: Resolved, compartment_id: str
-) -> OciRequest:
+def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: str) -> OciRequest:
     spec = resolved.spec
-    if spec.format == "COHERE":
-        from app.translate.to_oci_cohere import to_oci_cohere
-
-        return to_oci_cohere(req, resolved, compartment_id)
     gemini = (spec.model_id or "").startswith("google.")
     vision = spec.has("vision")
     documents = spec.has("documents")
@@ -168,18 +122,18 @@ def to_oci(
             _user(_results_in_call_order(msg.content, messages), messages, name, vision, documents)
 
     chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
-    tools = custom_tools(req) if spec.has("tools") else []
+    tools = custom_tools(req, spec)
     if tools:
         chat["tools"] = [
             {
                 "type": "FUNCTION",
                 "name": t.name,
                 "description": t.description or t.name,
-                "parameters": sanitized_parameters(t.input_schema, gemini),
+                "parameters": tool_schema(i, t, lambda s: sanitized_parameters(s, gemini)),
             }
-            for t in tools
+            for i, t in tools
         ]
-        choice = _tool_choice(req, {t.name for t in tools})
+        choice = _tool_choice(req, {t.name for _, t in tools})
         if choice is not None:
             chat["toolChoice"] = choice
         if req.tool_choice is not None and req.tool_choice.disable_parallel_tool_use:
@@ -190,44 +144,12 @@ def to_oci(
     if native_schema and schema is not None:
         chat["responseFormat"] = {
             "type": "JSON_SCHEMA",
-            "jsonSchema": {"name": "response", "schema": sanitize_schema(schema, gemini=gemini)},
+            "jsonSchema": {
+                "name": "response",
+                "schema": output_schema(schema, lambda s: sanitize_schema(s, gemini=gemini)),
+            },
         }
-
-    stream = False
-    max_tokens = 1
-    temperature = top_p = None
-    stops: tuple[str, ...] = ()
-    if isinstance(req, MessagesRequest):
-        stream = req.stream
-        max_tokens = clamp_max_tokens(req.max_tokens, spec)
-        chat[
-            "maxCompletionTokens" if spec.tokens_param == "max_completion_tokens" else "maxTokens"
-        ] = max_tokens
-        temperature = spec.temperature if spec.temperature is not None else req.temperature
-        if temperature is not None:
-            chat["temperature"] = temperature
-        if req.top_p is not None:
-            chat["topP"] = top_p = req.top_p
-        if req.top_k is not None:
-            chat["topK"] = req.top_k
-        stops = tuple(s for s in (req.stop_sequences or []) if s)
-        if stream:
-            chat["isStream"] = True
-            chat["streamOptions"] = {"isIncludeUsage": True}
-    body = {
-        "compartmentId": compartment_id,
-        "servingMode": serving_mode(spec),
-        "chatRequest": chat,
-    }
-    return OciRequest(
-        body=body,
-        stream=stream,
-        max_tokens=max_tokens,
-        stop_sequences=stops,
-        tool_names=tuple(t.name for t in tools),
-        temperature=temperature,
-        top_p=top_p,
-    )
+    return oci_request(req, spec, compartment_id, chat, max_tokens_field=spec.max_tokens_field)
 
 
 _SCHEMA_CACHE: dict[tuple[bytes, bool], dict[str, Any]] = {}
@@ -249,9 +171,7 @@ def sanitized_parameters(schema: dict[str, Any] | None, gemini: bool) -> dict[st
     return hit
 
 
-def _tool_choice(
-    req: MessagesRequest | CountTokensRequest, available: set[str]
-) -> dict[str, str] | None:
+def _tool_choice(req: AnthropicRequest, available: set[str]) -> dict[str, str] | None:
     tc = req.tool_choice
     if tc is None:
         return None
