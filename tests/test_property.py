@@ -11,7 +11,9 @@
     finish and usage events, junk fields; COHERE text/tool/terminal events) fed through
     :class:`app.translate.stream.StreamTranslator` gives a well-formed Anthropic stream
     (:func:`tests.sse_check.check_stream`) that carries exactly the generated content (tool
-    arguments are a valid JSON text split at random points), with stop sequences enforced.
+    arguments are a valid JSON text split at random points), with stop sequences enforced;
+    :func:`app.translate.fold.fold_message` (the JSON-answer path) reads those bytes into the
+    same message; stop sequences that never match change nothing.
 (c) :func:`app.translate.from_oci.message_from_oci` on any GENERIC/COHERE result never raises
     and returns a message with a non-null ``stop_reason``, also when values anywhere in it
     (containers included) have the wrong type.
@@ -33,6 +35,7 @@ from hypothesis import strategies as st
 from app.anthropic.models import CountTokensRequest, MessagesRequest
 from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
+from app.translate.fold import fold_message
 from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator
 from app.translate.to_oci import to_oci
@@ -678,6 +681,12 @@ def test_any_oci_chunk_sequence_gives_a_well_formed_stream(stream: dict[str, Any
     body += tr.finish()
     result = check_stream(body.decode())  # block lifecycle, one message_stop, valid tool JSON
     assert result["stop_reason"] in STOP_REASONS
+    # the JSON-answer path folds these same bytes: it must read them as the checker does
+    folded = fold_message(body)
+    assert folded["content"] == [{k: v for k, v in b.items() if k != "partial_json"}
+                                 for b in result["content"]]
+    assert (folded["stop_reason"], folded["stop_sequence"], folded["usage"]) == (
+        result["stop_reason"], result["stop_sequence"], result["usage"])
 
     out_text = result["text"]
     for block in _blocks_of(result, "text"):

@@ -10,15 +10,16 @@ mistyped fields (``choices`` a dict, ``message`` a string, ``chatResponse`` a li
 How: a non-streaming answer has the shape of the last stream chunk (a GENERIC ``choices[0]``
 carries ``message``, ``finishReason`` and ``usage`` like a chunk; a COHERE ``chatResponse`` *is*
 the terminal stream event), so it is fed to :class:`~app.translate.stream.StreamTranslator` as
-one chunk with a :class:`~app.translate.sink.MessageSink`. Streams and JSON answers therefore
-share every guard, the stop-sequence rules, the usage mapping and the output-token estimate.
+one chunk and the SSE it writes is folded into the Message
+(:func:`~app.translate.fold.fold_message`). Streams and JSON answers therefore share every guard,
+the stop-sequence rules, the usage mapping and the output-token estimate.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.translate.sink import MessageSink
+from app.translate.fold import fold_message
 from app.translate.stream import StreamTranslator
 
 
@@ -34,24 +35,20 @@ def message_from_oci(
     if type(resp) is not dict:
         resp = {}
     cohere = resp.get("apiFormat") == "COHERE"
-    sink = MessageSink()
     translator = StreamTranslator(
         message_id=message_id,
         model=model,
         estimated_input=estimated_input,
         cohere=cohere,
         stop_sequences=stop_sequences,
-        sink=sink,
     )
-    translator.start()
+    body = translator.start()
     if cohere:
-        translator.feed_last(resp)
+        body += translator.feed_last(resp)
     else:
         choices = resp.get("choices")
         if type(choices) is list and choices and type(choices[0]) is dict:
-            translator.feed_last(choices[0])
+            body += translator.feed_last(choices[0])
         # GENERIC usage sits beside the choices (the choice's own, if any, was read above)
-        translator.feed({"usage": resp.get("usage")})
-    translator.finish()
-    assert sink.message is not None  # start() wrote message_start
-    return sink.message
+        body += translator.feed({"usage": resp.get("usage")})
+    return fold_message(body + translator.finish())

@@ -1,13 +1,11 @@
 """OCI answer chunks -> Anthropic message events: THE answer state machine. Pure, no I/O.
 
 Contract (DESIGN.md "Streaming is a state machine"): a :class:`StreamTranslator` is fed parsed
-OCI chunk dicts one at a time (:meth:`feed`) and writes the Anthropic events they make into its
-:class:`~app.translate.sink.Sink`, returning what the sink returns: SSE bytes to send with the
-default :data:`~app.translate.sink.SSE` sink, nothing with a
-:class:`~app.translate.sink.MessageSink`, which folds them into the Message of a non-streaming
-answer (:func:`app.translate.from_oci.message_from_oci` feeds a whole ``ChatResult`` as one
-chunk). So streams and JSON answers share one set of guards, block rules, stop-sequence
-handling, usage and output estimate.
+OCI chunk dicts one at a time (:meth:`feed`) and returns the Anthropic SSE bytes to send for
+each. It is the only OCI-answer translator: a non-streaming answer is fed to it as one chunk
+and its SSE output folded into the Message (:func:`app.translate.from_oci.message_from_oci`,
+:mod:`app.translate.fold`), so streams and JSON answers share one set of guards, block rules,
+stop-sequence handling, usage mapping and output estimate.
 
 It owns the block lifecycle: every content block is started once, receives deltas only while
 open, and is stopped once; blocks appear in the order the model produced them (thinking, text,
@@ -28,8 +26,10 @@ new ``name`` when the family sends no ids, like Gemini) with id-less fragments e
 call; whole tool calls in one event (Grok, Gemini, Cohere); Cohere's terminal event repeating the
 full text and tool calls (never emitted twice).
 
-Hot path: a text delta costs one dict walk, one ``orjson.dumps`` and a bytes concatenation; the
-sink's encoders are bound once per answer, so the SSE sink adds no call per delta.
+Hot path: a text delta costs one dict walk, one ``orjson.dumps`` and a bytes concatenation. The
+frames come straight from the module functions of :mod:`app.anthropic.sse`: a pluggable sink
+object (``self._sink.delta``) was measured 20-30 ns (3-5 %) slower per delta on CPython 3.11,
+which is why JSON answers fold the bytes instead of passing a second sink in.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from app.anthropic import sse
 from app.translate.common import (
     find_stop,
     mint_id,
@@ -46,21 +47,17 @@ from app.translate.common import (
     thinking_signature,
     usage_from_oci,
 )
-from app.translate.sink import SSE, Sink
 
 _TEXT, _THINKING, _TOOL = 1, 2, 3
 
 
 class StreamTranslator:
     __slots__ = (
-        "_block_stop",
         "_calls_emitted",
         "_cohere",
         "_cohere_text_seen",
         "_cohere_tools_done",
-        "_delta",
         "_estimated_input",
-        "_event",
         "_hold",
         "_hold_len",
         "_index",
@@ -68,7 +65,6 @@ class StreamTranslator:
         "_model",
         "_open",
         "_out_chars",
-        "_sink",
         "_stops",
         "_think_hash",
         "_tool_args",
@@ -90,13 +86,7 @@ class StreamTranslator:
         cohere: bool = False,
         stop_sequences: tuple[str, ...] = (),
         transcript: list[str] | None = None,
-        sink: Sink = SSE,
     ) -> None:
-        self._sink = sink
-        # bound once: a slot load per delta instead of a module global plus an attribute
-        self._event = sink.event
-        self._delta = sink.delta
-        self._block_stop = sink.block_stop
         self._message_id = message_id
         self._model = model
         self._estimated_input = estimated_input
@@ -128,7 +118,7 @@ class StreamTranslator:
 
     def start(self) -> bytes:
         return (
-            self._event(
+            sse.event(
                 "message_start",
                 {
                     "type": "message_start",
@@ -149,7 +139,7 @@ class StreamTranslator:
                     },
                 },
             )
-            + self._sink.ping
+            + sse.PING
         )
 
     @property
@@ -215,7 +205,7 @@ class StreamTranslator:
         out += self._close()
         reason = self.stop_reason
         usage = usage_from_oci(self.usage, self._estimated_input, max(1, self._out_chars // 4))
-        out += self._event(
+        out += sse.event(
             "message_delta",
             {
                 "type": "message_delta",
@@ -223,7 +213,7 @@ class StreamTranslator:
                 "usage": usage,
             },
         )
-        return out + self._sink.message_stop
+        return out + sse.MESSAGE_STOP
 
     def final_usage(self) -> dict[str, int]:
         return usage_from_oci(self.usage, self._estimated_input, max(1, self._out_chars // 4))
@@ -238,16 +228,16 @@ class StreamTranslator:
         if kind == _THINKING:
             sig = thinking_signature(self._think_hash.digest())
             self._think_hash = None
-            return self._delta(self._index, "signature_delta", "signature", sig) + self._block_stop(
+            return sse.delta(self._index, "signature_delta", "signature", sig) + sse.block_stop(
                 self._index
             )
-        return self._block_stop(self._index)
+        return sse.block_stop(self._index)
 
     def _begin(self, kind: int, block: dict[str, Any]) -> bytes:
         out = self._close()
         self._index += 1
         self._open = kind
-        return out + self._event(
+        return out + sse.event(
             "content_block_start",
             {"type": "content_block_start", "index": self._index, "content_block": block},
         )
@@ -261,7 +251,7 @@ class StreamTranslator:
         self._think_hash.update(text.encode())
         self._out_chars += len(text)
         self.produced_content = True
-        return out + self._delta(self._index, "thinking_delta", "thinking", text)
+        return out + sse.delta(self._index, "thinking_delta", "thinking", text)
 
     def _text(self, text: str) -> bytes:
         if not self._stops:
@@ -299,7 +289,7 @@ class StreamTranslator:
         self.produced_content = True
         if self.transcript is not None:
             self.transcript.append(text)
-        return out + self._delta(self._index, "text_delta", "text", text)
+        return out + sse.delta(self._index, "text_delta", "text", text)
 
     def _open_tool(self, oci_id: str | None, name: str) -> bytes:
         out = self._flush_hold() if self._hold else b""
@@ -318,7 +308,7 @@ class StreamTranslator:
         self._out_chars += len(fragment)
         if self.transcript is not None:
             self.transcript.append(fragment)
-        return self._delta(self._index, "input_json_delta", "partial_json", fragment)
+        return sse.delta(self._index, "input_json_delta", "partial_json", fragment)
 
     def _tool_fragment(self, call: dict[str, Any], in_finish_event: bool) -> bytes:
         oci_id = call.get("id")
