@@ -51,7 +51,7 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
     from app.catalog import Catalog
     from app.oci.auth import build_auth
     from app.oci.client import OciClient, UpstreamError, read_json
-    from app.translate.to_oci import serving_mode
+    from app.translate.request import serving_mode
 
     auth = await asyncio.to_thread(build_auth, config.oci)
     print(f"oci auth: {auth.description} (signer built)")

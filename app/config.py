@@ -19,6 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# The ``models:`` entries are the catalog's specs; their schema lives with the catalog.
+from app.catalog.spec import ModelSpec
+
 AuthMode = Literal[
     "api_key",
     "instance_principal",
@@ -27,7 +30,6 @@ AuthMode = Literal[
     "security_token",
     "demo",
 ]
-Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
 
 
 class ConfigError(Exception):
@@ -67,9 +69,11 @@ class OciSection(_Strict):
 
     @model_validator(mode="after")
     def _region_or_endpoint(self) -> OciSection:
-        if not self.region and not self.endpoint and self.auth in ("api_key", "security_token"):
-            # api_key profiles usually carry a region; checked again when the signer is built
-            return self
+        # The inference URL is built from these two alone (GatewayConfig.base_url): a region
+        # in the OCI profile or the signer does not reach it, so a config without either
+        # could never serve a request. Say so at load time, not at the first request.
+        if not self.region and not self.endpoint:
+            raise ValueError("one of region or endpoint is required")
         return self
 
     @field_validator("endpoint")
@@ -78,58 +82,6 @@ class OciSection(_Strict):
         if v is not None and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be a full URL such as https://host[:port]")
         return v.rstrip("/") if v else v
-
-
-class Upstream(_Strict):
-    """One more place to serve a model from (failover order follows the list)."""
-
-    region: str | None = None
-    endpoint: str | None = None
-    model_id: str | None = None
-    endpoint_id: str | None = None
-
-
-class ModelSpec(_Strict):
-    model_id: str | None = None
-    endpoint_id: str | None = None
-    api_format: Literal["GENERIC", "COHERE"] | None = None
-    context_window: int = Field(128000, ge=256)
-    max_output_tokens: int = Field(4096, ge=1)
-    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    capabilities: tuple[Capability, ...] = ("tools",)
-    display_name: str | None = None
-    #: extra OCI regions/endpoints tried in order on 429/5xx/connection failure
-    failover: tuple[Upstream, ...] = ()
-
-    @model_validator(mode="after")
-    def _one_target(self) -> ModelSpec:
-        if bool(self.model_id) == bool(self.endpoint_id):
-            raise ValueError("exactly one of model_id or endpoint_id is required")
-        return self
-
-    @property
-    def oci_model(self) -> str:
-        return self.model_id or self.endpoint_id or ""
-
-    @property
-    def format(self) -> Literal["GENERIC", "COHERE"]:
-        if self.api_format:
-            return self.api_format
-        return "COHERE" if (self.model_id or "").startswith("cohere.") else "GENERIC"
-
-    @property
-    def tokens_param(self) -> str:
-        if self.max_tokens_param:
-            return self.max_tokens_param
-        mid = self.model_id or ""
-        # openai gpt-5* and o-series reject maxTokens (oci-genai-wire §5)
-        if re.match(r"^openai\.(gpt-5|o\d)", mid):
-            return "max_completion_tokens"
-        return "max_tokens"
-
-    def has(self, capability: str) -> bool:
-        return capability in self.capabilities
 
 
 class ClientAuth(_Strict):

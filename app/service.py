@@ -58,9 +58,11 @@ from app.oci.client import (
 )
 from app.security.keys import ClientKey
 from app.security.limits import Limiter, Permit
-from app.translate.from_oci import message_from_oci, mint_id, reasoning_tokens
+from app.translate.common import mint_id, reasoning_tokens
+from app.translate.from_oci import message_from_oci
+from app.translate.request import OciRequest, serving_mode
 from app.translate.stream import StreamTranslator
-from app.translate.to_oci import OciRequest, serving_mode, to_oci
+from app.translate.to_oci import to_oci
 from app.translate.tokens import Calibrator, raw_estimate
 
 log = logging.getLogger("app.service")

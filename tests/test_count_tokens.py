@@ -1,6 +1,6 @@
 """count_tokens, its accuracy and calibration, and the context-window check.
 
-The emulator reports ``promptTokens`` by a fixed rule (tests/fake_oci/tokens.py); the gateway
+The emulator reports ``promptTokens`` by a fixed rule (emulator/tokens.py); the gateway
 estimates without a tokenizer and calibrates per model from what OCI reports. The accuracy test
 MEASURES the mean absolute percentage error of ``/v1/messages/count_tokens`` against the
 emulator's count over every recorded client body, before and after calibration, and prints it

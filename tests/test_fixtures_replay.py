@@ -4,7 +4,7 @@ Each fixture is replayed as recorded -- method, path, query string, every header
 value replaced by the test key ``tests.harness.ALICE``) and the body bytes -- against a gateway
 whose config adds ``default_model: grok``, so Claude Code's unknown names (``my-gateway-model``,
 ``my-small-model``) resolve like ``claude-*`` does (alias -> grok). The answer must be a valid
-Anthropic stream (tests.sse_check.check_stream) or message / count / models JSON. A second pass
+Anthropic stream (devtools.sse_check.check_stream) or message / count / models JSON. A second pass
 rewrites the body's model to every family of the test config. Also: ``GET /v1/models`` and
 ``/v1/models/{id}``, and the recorded SSE bodies Claude Code accepted pass our stream checker.
 """

@@ -10,10 +10,13 @@
 (b) Any OCI chunk sequence (GENERIC fragments with or without id/name/arguments, reasoning, text,
     finish and usage events, junk fields; COHERE text/tool/terminal events) fed through
     :class:`app.translate.stream.StreamTranslator` gives a well-formed Anthropic stream
-    (:func:`tests.sse_check.check_stream`) that carries exactly the generated content (tool
-    arguments are a valid JSON text split at random points), with stop sequences enforced.
+    (:func:`devtools.sse_check.check_stream`) that carries exactly the generated content (tool
+    arguments are a valid JSON text split at random points), with stop sequences enforced;
+    :func:`app.translate.fold.fold_message` (the JSON-answer path) reads those bytes into the
+    same message; stop sequences that never match change nothing.
 (c) :func:`app.translate.from_oci.message_from_oci` on any GENERIC/COHERE result never raises
-    and returns a message with a non-null ``stop_reason``.
+    and returns a message with a non-null ``stop_reason``, also when values anywhere in it
+    (containers included) have the wrong type.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from app.anthropic.models import CountTokensRequest, MessagesRequest
-from app.catalog import Resolved
-from app.config import ModelSpec
+from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
+from app.translate.fold import fold_message
 from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator
 from app.translate.to_oci import to_oci
@@ -678,6 +681,12 @@ def test_any_oci_chunk_sequence_gives_a_well_formed_stream(stream: dict[str, Any
     body += tr.finish()
     result = check_stream(body.decode())  # block lifecycle, one message_stop, valid tool JSON
     assert result["stop_reason"] in STOP_REASONS
+    # the JSON-answer path folds these same bytes: it must read them as the checker does
+    folded = fold_message(body)
+    assert folded["content"] == [{k: v for k, v in b.items() if k != "partial_json"}
+                                 for b in result["content"]]
+    assert (folded["stop_reason"], folded["stop_sequence"], folded["usage"]) == (
+        result["stop_reason"], result["stop_sequence"], result["usage"])
 
     out_text = result["text"]
     for block in _blocks_of(result, "text"):
@@ -722,6 +731,39 @@ def test_any_oci_chunk_sequence_gives_a_well_formed_stream(stream: dict[str, Any
     if stream["usage"] and stream["usage"].get("completionTokens") is not None and (
             result["stop_reason"] != "stop_sequence" or tr.usage is not None):
         assert usage["output_tokens"] == stream["usage"]["completionTokens"]
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    return [text for value in values for text in _strings(value)]
+
+
+def _feed_all(stream: dict[str, Any], stops: tuple[str, ...]) -> dict[str, Any]:
+    tr = StreamTranslator(message_id="msg_prop", model="m", estimated_input=7,
+                          cohere=stream["cohere"], stop_sequences=stops)
+    body = tr.start() + b"".join(tr.feed(chunk) for chunk in stream["chunks"]) + tr.finish()
+    result = check_stream(body.decode())
+    for block in result["content"]:
+        if block["type"] == "tool_use" and block["id"].startswith("toolu_"):
+            block["id"] = "minted"  # random per run
+    return result
+
+
+@PROPS
+@given(stream=st.one_of(generic_stream(), cohere_stream()), length=st.integers(2, 6))
+def test_stop_sequences_that_never_match_change_nothing(stream: dict[str, Any],
+                                                         length: int) -> None:
+    """Holding text back (it might begin a stop sequence) only delays it within its own text
+    run: the blocks, their order and content, the stop reason and usage are those of the same
+    answer without stop sequences. Before the fix held text reappeared after a following
+    thinking block (code-review.md B7)."""
+    stop = "\x07" * length
+    assume(stop not in "".join(_strings(stream["chunks"])))  # also across chunk boundaries
+    plain, held = _feed_all(stream, ()), _feed_all(stream, (stop,))
+    assert held["content"] == plain["content"]
+    assert (held["stop_reason"], held["usage"]) == (plain["stop_reason"], plain["usage"])
 
 
 # Wrong types inside known fields (a proxy or a new model family mangling the wire): the
@@ -834,8 +876,63 @@ def cohere_result(draw: st.DrawFn) -> dict[str, Any]:
     return {"modelId": "cohere.x", "chatResponse": resp}
 
 
+def _json_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a JSON value, the root excluded."""
+    out: list[tuple[Any, ...]] = []
+    items = (node.items() if isinstance(node, dict)
+             else enumerate(node) if isinstance(node, list) else ())
+    for key, value in items:
+        out.append((*prefix, key))
+        out.extend(_json_paths(value, (*prefix, key)))
+    return out
+
+
+# what a proxy or a new model family could put where a container or a string belongs
+MISTYPED = st.one_of(HOSTILE_VALUE, st.sampled_from(
+    ["hi", 5, 1.5, True, [], ["x"], [5], {}, {"a": 1}, [{"a": 1}], [[]], "[1]", '{"a"']))
+
+
+@st.composite
+def mistyped_result(draw: st.DrawFn) -> dict[str, Any]:
+    """A GENERIC or COHERE result with one to three values anywhere in it (containers
+    included: ``choices`` a dict, ``message`` a string, ``chatResponse`` a list, COHERE
+    ``text`` a number, ...) replaced by a value of another type."""
+    result = draw(st.one_of(generic_result(), cohere_result()))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _json_paths(result)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent: Any = result
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = draw(MISTYPED)
+    return result
+
+
+# the shapes of code-review.md B1 (4 of these 6 raised before the answer path was unified)
+MISTYPED_EXAMPLES = [
+    {"chatResponse": {"choices": {"a": 1}}},
+    {"chatResponse": {"choices": [{"message": "hi"}]}},
+    {"chatResponse": ["x"]},
+    {"chatResponse": {"apiFormat": "COHERE", "text": 5, "finishReason": "COMPLETE"}},
+    {"chatResponse": {"choices": [{"message": {"content": "hi"}, "finishReason": "stop"}]}},
+    {"chatResponse": {"choices": [{"message": {"toolCalls": {"id": "x"}}}]}},
+    {"chatResponse": {"apiFormat": "COHERE", "toolCalls": "x", "finishReason": 7}},
+    {"chatResponse": {"choices": [{"message": {"toolCalls": [{"name": 5, "arguments": [1]}],
+                                               "reasoningContent": ["r"]}}],
+                      "usage": ["x"]}},
+]
+
+
+@pytest.mark.parametrize("result", MISTYPED_EXAMPLES)
+def test_mistyped_results_give_a_message(result: dict[str, Any]) -> None:
+    message = message_from_oci(result, model="m", message_id="msg_c", estimated_input=3)
+    assert message["stop_reason"] in STOP_REASONS and isinstance(message["content"], list)
+
+
 @PROPS
-@given(result=st.one_of(generic_result(), cohere_result()),
+@given(result=st.one_of(generic_result(), cohere_result(), mistyped_result()),
        stops=st.lists(st.text(alphabet="ab \n", min_size=1, max_size=2), max_size=2).map(tuple))
 def test_any_oci_result_gives_a_message(result: dict[str, Any], stops: tuple[str, ...]) -> None:
     message = message_from_oci(result, model="m", message_id="msg_c", estimated_input=3,

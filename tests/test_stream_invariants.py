@@ -4,7 +4,7 @@ Three levels:
 - unit: ``StreamTranslator`` (pure) fed the hand-made chunk sequences of oci-genai-wire.md §8;
 - property (pure): random answers (reasoning, text, tool calls, finish) rendered by the
   emulator's own per-style renderers, cut into random socket reads, parsed by the gateway's
-  ``SseReader`` and translated; every output must satisfy ``tests.sse_check.check_stream``;
+  ``SseReader`` and translated; every output must satisfy ``devtools.sse_check.check_stream``;
 - property (HTTP): the same through the running gateway and emulator, plus the keep-alive
   ``ping`` while OCI is silent.
 """
@@ -235,6 +235,64 @@ def test_reference_cohere_tool_calls(tools_event: bool) -> None:
     assert result["content"][1]["input"] == {"city": "Munich"}
     assert result["content"][1]["id"].startswith("toolu_")
     assert result["stop_reason"] == "tool_use"
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"index": 0, "message": {"role": "ASSISTANT", "content": [{"type": "TEXT",
+                                                                      "text": text}]}}
+
+
+def _stopped(chunks: list[dict[str, Any]], stops: tuple[str, ...]) -> dict[str, Any]:
+    t = StreamTranslator(message_id="msg_test", model="m", estimated_input=7,
+                         stop_sequences=stops)
+    out = t.start() + b"".join(t.feed(c) for c in chunks) + t.finish()
+    return check_stream(out.decode())
+
+
+def test_held_back_text_stays_before_the_next_thinking_block() -> None:
+    """code-review.md B7: text held back because it might begin a stop sequence ("wor" could
+    start "world!") was sent after the following thinking block, in a new text block."""
+    chunks = [_text("Hello wor"),
+              {"index": 0, "message": {"role": "ASSISTANT", "reasoningContent": "hmm"}},
+              _text("ld"), {"finishReason": "stop"}]
+    result = _stopped(chunks, ("world!",))
+    assert [(b["type"], b.get("text", b.get("thinking"))) for b in result["content"]] == [
+        ("text", "Hello wor"), ("thinking", "hmm"), ("text", "ld")]
+
+
+def test_held_back_text_between_thinking_pieces_is_not_moved() -> None:
+    # all of the text is held (shorter than the stop sequence), between two thinking deltas
+    chunks = [{"index": 0, "message": {"role": "ASSISTANT", "reasoningContent": "a"}},
+              _text("xy"),
+              {"index": 0, "message": {"role": "ASSISTANT", "reasoningContent": "b"}},
+              {"finishReason": "stop"}]
+    result = _stopped(chunks, ("xyz!",))
+    assert [b["type"] for b in result["content"]] == ["thinking", "text", "thinking"]
+    assert result["content"][1]["text"] == "xy"
+
+
+def test_held_back_text_ends_an_open_tool_block() -> None:
+    """Held text closes the tool call it follows, as unheld text does: a later id-less
+    fragment is an orphan, not more arguments (the text then came out after the tool)."""
+    call = {"type": "FUNCTION", "id": "call_1", "name": "Read", "arguments": '{"a": 1}'}
+    chunks = [{"index": 0, "message": {"role": "ASSISTANT", "toolCalls": [call]}},
+              _text("ok"),
+              {"index": 0, "message": {"role": "ASSISTANT", "toolCalls": [
+                  {"type": "FUNCTION", "arguments": " "}]}},
+              {"finishReason": "tool_calls"}]
+    for stops in ((), ("okay!",)):
+        result = _stopped(chunks, stops)
+        assert [b["type"] for b in result["content"]] == ["tool_use", "text"], stops
+        assert result["content"][0]["partial_json"] == '{"a": 1}'
+
+
+def test_nothing_after_a_stop_sequence_in_the_same_chunk() -> None:
+    chunks = [{"index": 0, "message": {"role": "ASSISTANT", "content": [
+        {"type": "TEXT", "text": "one STOP two"}, {"type": "TEXT", "text": "three"}],
+        "toolCalls": [{"type": "FUNCTION", "id": "c", "name": "Bash", "arguments": "{}"}]}}]
+    result = _stopped(chunks, ("STOP",))
+    assert [b["type"] for b in result["content"]] == ["text"]
+    assert result["text"] == "one " and result["stop_reason"] == "stop_sequence"
 
 
 def test_stream_without_finish_is_not_finished() -> None:

@@ -1,7 +1,9 @@
 """Unit tests of app/translate/tool_schema.py (pure functions) on tricky schemas.
 
-The emulator's own schema check (tests.fake_oci.validate) is the judge of "OCI accepts it":
+The emulator's own schema check (emulator.validate) is the judge of "OCI accepts it":
 every sanitized schema must pass it, including all of Claude Code's recorded tool schemas.
+Malformed schemas (a keyword the sanitiser interprets with the wrong JSON type) are a 400 that
+names the tool and the field, on /v1/messages and on count_tokens.
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ import copy
 import json
 from typing import Any
 
+import httpx
 import pytest
 
-from app.translate.tool_schema import cohere_parameter_definitions, sanitize_schema
+from app.anthropic.models import MessagesRequest
+from app.catalog import ModelSpec, Resolved
+from app.errors import InvalidRequest
+from app.translate.to_oci import to_oci
+from app.translate.tool_schema import SchemaError, cohere_parameter_definitions, sanitize_schema
 from emulator.errors import OCIError
 from emulator.validate import (
     COHERE_PARAMETER_TYPES,
@@ -20,7 +27,7 @@ from emulator.validate import (
     TOOL_DEFINITION,
     check_json_schema,
 )
-from tests.harness import FIXTURES
+from tests.harness import ALICE, FIXTURES, GatewayServer
 
 CC_TOOL_FILES = ("cc-01-main-turn-default-model.json", "cc-17-interactive-main-turn.json")
 
@@ -308,3 +315,106 @@ def test_cohere_parameter_definitions_of_every_claude_code_tool() -> None:
         assert {n for n, p in params.items() if p["isRequired"]} == required
         COHERE_TOOL.check({"name": tool["name"], "description": "d",
                            "parameterDefinitions": params}, "t")
+
+
+# --- malformed schemas: a 400 naming the field --------------------------------------------------
+# Before the fix the first eight raised TypeError/AttributeError in the sanitiser: an HTTP 500
+# on /v1/messages and count_tokens (found by tests/test_fuzz_mutation.py). The others were sent
+# to OCI as they were, or silently dropped.
+
+MALFORMED = [
+    ({"type": "object", "required": None}, "required must be an array of strings"),
+    ({"type": "object", "required": 5}, "required must be an array of strings"),
+    ({"type": "object", "properties": {"a": {}}, "required": "a"},
+     "required must be an array of strings"),
+    ({"type": "object", "properties": None}, "properties must be an object of schemas"),
+    ({"type": "object", "properties": 5}, "properties must be an object of schemas"),
+    ({"type": "object", "properties": "abc", "required": ["a"]},
+     "properties must be an object of schemas"),
+    ({"type": "object", "properties": [{"type": "string"}]},
+     "properties must be an object of schemas"),
+    ({"type": "object", "properties": {"a": {"type": "string", "description": 5}}},
+     "properties.a.description must be a string"),
+    ({"type": "object", "required": ["a", 1]}, "required must be an array of strings"),
+    ({"type": "object", "properties": {"a": 5}}, "properties.a must be a schema"),
+    ({"properties": {"a": {"type": "array", "items": 5}}}, "properties.a.items must be a schema"),
+    ({"properties": {"a": {"type": "array", "items": [{}, "x"]}}},
+     "properties.a.items[1] must be a schema"),
+    ({"properties": {"a": {"anyOf": 5}}}, "properties.a.anyOf must be an array of schemas"),
+    ({"properties": {"a": {"oneOf": [{"type": "string"}, None]}}},
+     "properties.a.oneOf[1] must be a schema"),
+    ({"properties": {"a": {"allOf": {"type": "string"}}}},
+     "properties.a.allOf must be an array of schemas"),
+    ({"properties": {"a": {"enum": "x"}}}, "properties.a.enum must be an array"),
+    ({"properties": {"a": {"type": 5}}}, "properties.a.type must be a string or an array"),
+    ({"properties": {"a": {"type": ["string", None]}}}, "properties.a.type must be a string"),
+    ({"properties": {"a": {"$ref": 5}}}, "properties.a.$ref must be a string"),
+    ({"properties": {"a": {"additionalProperties": "no"}}},
+     "properties.a.additionalProperties must be a schema"),
+    ({"properties": {"a": {"$ref": "#/$defs/X"}}, "$defs": {"X": {"required": None}}},
+     "properties.a.required must be an array of strings"),
+]
+
+
+@pytest.mark.parametrize(("schema", "message"), MALFORMED)
+@pytest.mark.parametrize("gemini", [False, True])
+def test_malformed_schema_names_the_field(schema: dict[str, Any], message: str,
+                                          gemini: bool) -> None:
+    with pytest.raises(SchemaError) as err:
+        sanitize_schema(copy.deepcopy(schema), gemini=gemini)
+    assert err.value.describe("input_schema").startswith("input_schema." + message), (
+        err.value.describe("input_schema"))
+    with pytest.raises(SchemaError):
+        cohere_parameter_definitions(copy.deepcopy(schema))
+
+
+def test_valid_odd_schemas_stay_accepted() -> None:
+    # boolean schemas, tuple items, nullable type lists, empty unions: valid JSON Schema
+    schema = {"type": "object", "additionalProperties": False, "required": [],
+              "properties": {"a": True, "b": {"type": "array", "items": [{"type": "string"}]},
+                             "c": {"type": ["string", "null"]}, "d": {"anyOf": []},
+                             "e": {"items": True, "type": "array"}, "f": False}}
+    accepted(sanitize_schema(schema))
+    cohere_parameter_definitions(schema)
+
+
+def _request(schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": "grok", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"},
+                      {"name": "Read", "input_schema": {"type": "object"}},
+                      {"name": "Bash", "description": "Run", "input_schema": schema}], **extra}
+
+
+@pytest.mark.parametrize("model_id", ["xai.grok-4", "google.gemini-2.5-flash",
+                                      "cohere.command-a-03-2025"])
+def test_translators_raise_invalid_request_naming_the_tool(model_id: str) -> None:
+    req = MessagesRequest.model_validate(_request({"type": "object", "required": None}))
+    resolved = Resolved("m", ModelSpec(model_id=model_id, capabilities=("tools",)), "m")
+    with pytest.raises(InvalidRequest) as err:
+        to_oci(req, resolved, "ocid1.compartment.oc1..x")
+    # the index is the one in the client's tools array (the server tool counts)
+    assert err.value.message == "tools[2] (Bash): input_schema.required must be an array of strings"
+
+
+def test_structured_output_schema_is_checked_too() -> None:
+    req = MessagesRequest.model_validate(_request({"type": "object"}, output_config={
+        "format": {"type": "json_schema", "schema": {"type": "object", "properties": 5}}}))
+    spec = ModelSpec(model_id="xai.grok-4", capabilities=("tools", "structured_output"))
+    with pytest.raises(InvalidRequest) as err:
+        to_oci(req, Resolved("m", spec, "m"), "ocid1.compartment.oc1..x")
+    assert err.value.message == (
+        "output_config.format.schema.properties must be an object of schemas")
+
+
+@pytest.mark.parametrize("route", ["/v1/messages", "/v1/messages/count_tokens"])
+@pytest.mark.parametrize("schema", [{"type": "object", "required": None},
+                                    {"type": "object", "properties": 7},
+                                    {"type": "object", "properties": {"cmd": {"items": "x"}}}])
+def test_malformed_tool_schema_is_a_400_over_http(gateway: GatewayServer, route: str,
+                                                  schema: dict[str, Any]) -> None:
+    r = httpx.post(gateway.url + route, json=_request(schema), timeout=30,
+                   headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("tools[2] (Bash): input_schema."), error

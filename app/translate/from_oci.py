@@ -1,131 +1,26 @@
-"""OCI chat answers (non-streaming) -> Anthropic Message JSON; shared finish/usage mapping. Pure.
+"""OCI chat answers (non-streaming) -> Anthropic Message JSON, through the stream state machine.
 
 Contract: :func:`message_from_oci` turns an OCI ``ChatResult`` (GENERIC or COHERE,
-oci-genai-wire.md §7) into the Anthropic message object of anthropic-messages.md §3: thinking
-(from ``reasoningContent``) first, then text, then tool_use blocks; ``stop_reason`` never null;
-usage from OCI's counts. :func:`stop_reason` and :func:`usage_from_oci` are the single mapping
-used by the streaming translator too.
+oci-genai-wire.md §7) into the Anthropic message object of anthropic-messages.md §3: content
+blocks in the order the model produced them (thinking, text, tool_use), ``stop_reason`` never
+null, usage from OCI's counts (else estimated). It never raises: a result with missing or
+mistyped fields (``choices`` a dict, ``message`` a string, ``chatResponse`` a list, COHERE
+``text`` a number, …) gives what can be salvaged, or an empty message with the stop reason.
+
+How: a non-streaming answer has the shape of the last stream chunk (a GENERIC ``choices[0]``
+carries ``message``, ``finishReason`` and ``usage`` like a chunk; a COHERE ``chatResponse`` *is*
+the terminal stream event), so it is fed to :class:`~app.translate.stream.StreamTranslator` as
+one chunk and the SSE it writes is folded into the Message
+(:func:`~app.translate.fold.fold_message`). Streams and JSON answers therefore share every guard,
+the stop-sequence rules, the usage mapping and the output-token estimate.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
-import string
 from typing import Any
 
-import orjson
-
-_ALPHABET = string.ascii_letters + string.digits
-
-
-def mint_id(prefix: str) -> str:
-    """``toolu_…`` / ``msg_…`` ids in Anthropic's style (base62, 24 characters).
-
-    One ``os.urandom`` call encoded in base62: 24 ``secrets.choice`` calls cost ~30 us.
-    """
-    n = int.from_bytes(os.urandom(18), "big")
-    chars = []
-    for _ in range(24):
-        n, r = divmod(n, 62)
-        chars.append(_ALPHABET[r])
-    return prefix + "".join(chars)
-
-
-def thinking_signature(digest: bytes) -> str:
-    # Anthropic signatures are opaque to clients; ours lets the client echo the block back
-    # (it is dropped on the way to OCI, which cannot verify it anyway).
-    return "ocigw1" + base64.b64encode(digest[:24]).decode()
-
-
-_GENERIC_STOP = {
-    "stop": "end_turn",
-    "end_turn": "end_turn",
-    "length": "max_tokens",
-    "max_tokens": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
-}
-_COHERE_STOP = {
-    "COMPLETE": "end_turn",
-    "STOP_SEQUENCE": "end_turn",
-    "MAX_TOKENS": "max_tokens",
-    "ERROR_TOXIC": "refusal",
-    "USER_CANCEL": "end_turn",
-    "TOOL_CALL": "tool_use",
-}
-
-
-def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = False) -> str:
-    """OCI finish reason -> Anthropic ``stop_reason``.
-
-    Tool calls make it ``tool_use`` (COHERE finishes them ``COMPLETE``; Claude Code and SDK
-    agent loops key on ``tool_use``) -- except when the output limit ended the answer: as on
-    Anthropic's API that is ``max_tokens`` (a call cut short has incomplete arguments; Claude
-    Code then continues instead of running a call with broken input).
-    """
-    if finish:
-        reason = (
-            _COHERE_STOP.get(finish.upper(), "end_turn")
-            if cohere
-            else _GENERIC_STOP.get(finish.lower(), "end_turn")
-        )
-    else:
-        reason = "end_turn"
-    if had_tool_calls and reason != "max_tokens":
-        return "tool_use"
-    return reason
-
-
-def usage_from_oci(
-    usage: dict[str, Any] | None, estimated_input: int, estimated_output: int
-) -> dict[str, int]:
-    """Anthropic usage: ``input_tokens`` excludes cache reads (total = input + cache_read)."""
-    if not usage:
-        return {
-            "input_tokens": estimated_input,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": estimated_output,
-        }
-    prompt = _count(usage.get("promptTokens"))
-    details = usage.get("promptTokensDetails")
-    cached = _count(details.get("cachedTokens")) if isinstance(details, dict) else 0
-    output = _count(usage.get("completionTokens"), -1)
-    return {
-        "input_tokens": max(0, (prompt if prompt >= 0 else estimated_input) - cached),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "output_tokens": output if output >= 0 else estimated_output,
-    }
-
-
-def _count(value: Any, missing: int = 0) -> int:
-    """A token count from OCI, tolerating a mistyped field (it then counts as missing)."""
-    if type(value) is int:
-        return max(0, value)
-    if type(value) is float and value == value and abs(value) < 1e15:
-        return max(0, int(value))
-    return missing
-
-
-def reasoning_tokens(usage: dict[str, Any] | None) -> int:
-    if not usage:
-        return 0
-    details = usage.get("completionTokensDetails")
-    return _count(details.get("reasoningTokens")) if isinstance(details, dict) else 0
-
-
-def find_stop(text: str, stops: tuple[str, ...]) -> tuple[int, str] | None:
-    """Earliest match of any stop sequence in ``text``: (position, sequence)."""
-    best: tuple[int, str] | None = None
-    for s in stops:
-        i = text.find(s)
-        if i >= 0 and (best is None or i < best[0]):
-            best = (i, s)
-    return best
+from app.translate.fold import fold_message
+from app.translate.stream import StreamTranslator
 
 
 def message_from_oci(
@@ -136,90 +31,24 @@ def message_from_oci(
     estimated_input: int,
     stop_sequences: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    resp = result.get("chatResponse") or {}
+    resp = result.get("chatResponse") if type(result) is dict else None
+    if type(resp) is not dict:
+        resp = {}
     cohere = resp.get("apiFormat") == "COHERE"
-    content: list[dict[str, Any]] = []
-    finish: str | None
-    if cohere:
-        text = resp.get("text") or ""
-        raw_calls = [
-            {"name": tc.get("name", ""), "input": tc.get("parameters") or {}, "id": None}
-            for tc in resp.get("toolCalls") or []
-            if isinstance(tc, dict)
-        ]
-        finish = resp.get("finishReason")
-        reasoning = ""
-        usage = resp.get("usage")
-    else:
-        choices = resp.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
-        msg = choice.get("message") or {}
-        text = "".join(
-            p.get("text") or ""
-            for p in msg.get("content") or []
-            if isinstance(p, dict) and p.get("type") == "TEXT"
-        )
-        reasoning = msg.get("reasoningContent") or ""
-        raw_calls = [
-            {
-                "name": tc.get("name", ""),
-                "input": _parse_args(tc.get("arguments")),
-                "id": tc.get("id"),
-            }
-            for tc in msg.get("toolCalls") or []
-            if isinstance(tc, dict)
-        ]
-        finish = choice.get("finishReason")
-        usage = resp.get("usage") or choice.get("usage")
-
-    matched: str | None = None
-    if stop_sequences and text:
-        hit = find_stop(text, stop_sequences)
-        if hit is not None:
-            text, matched = text[: hit[0]], hit[1]
-            raw_calls = []
-    if reasoning:
-        digest = hashlib.sha256(reasoning.encode()).digest()
-        content.append(
-            {"type": "thinking", "thinking": reasoning, "signature": thinking_signature(digest)}
-        )
-    if text:
-        content.append({"type": "text", "text": text})
-    for call in raw_calls:
-        content.append(
-            {
-                "type": "tool_use",
-                "id": call["id"] or mint_id("toolu_"),
-                "name": call["name"],
-                "input": call["input"],
-            }
-        )
-    reason = (
-        "stop_sequence"
-        if matched is not None
-        else stop_reason(finish, had_tool_calls=bool(raw_calls), cohere=cohere)
+    translator = StreamTranslator(
+        message_id=message_id,
+        model=model,
+        estimated_input=estimated_input,
+        cohere=cohere,
+        stop_sequences=stop_sequences,
     )
-    estimated_output = max(1, (len(text) + len(reasoning)) // 4)
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": matched,
-        "usage": usage_from_oci(usage, estimated_input, estimated_output),
-    }
-
-
-def _parse_args(arguments: Any) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        # a model that emitted broken JSON: hand the raw text to the client rather than fail
-        return {"_raw_arguments": str(arguments)}
-    return value if isinstance(value, dict) else {"value": value}
+    body = translator.start()
+    if cohere:
+        body += translator.feed_last(resp)
+    else:
+        choices = resp.get("choices")
+        if type(choices) is list and choices and type(choices[0]) is dict:
+            body += translator.feed_last(choices[0])
+        # GENERIC usage sits beside the choices (the choice's own, if any, was read above)
+        body += translator.feed({"usage": resp.get("usage")})
+    return fold_message(body + translator.finish())

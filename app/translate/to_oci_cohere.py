@@ -1,12 +1,15 @@
 """Anthropic Messages request -> OCI ChatDetails in COHERE (v1) format. Pure.
 
-Contract: same as :func:`app.translate.to_oci.to_oci`, for models whose ``api_format`` is
-COHERE (oci-genai-wire.md §6): the system prompt becomes ``preambleOverride``; the last user turn
-becomes ``message`` (or, when it answers tool calls, top-level ``toolResults`` with an empty
-``message``); earlier turns become ``chatHistory`` USER / CHATBOT / TOOL entries. Cohere tool
-calls carry no id, so tool results are matched back to their call by the ``tool_use`` id the
-client echoes, which this module looks up in the history. COHERE v1 has no tool choice:
-``tool_choice: none`` leaves the tools out; ``auto``/``any``/``tool`` send them all.
+Contract: :func:`to_oci_cohere` returns an :class:`~app.translate.request.OciRequest` like
+:func:`app.translate.to_oci_generic.to_oci_generic`, for models whose spec format is COHERE
+(oci-genai-wire.md §6), and raises :class:`~app.errors.InvalidRequest` the same way. Shared
+pieces come from :mod:`app.translate.request`. The mapping: the system prompt becomes
+``preambleOverride``; the last user turn becomes ``message`` (or, when it answers tool calls,
+top-level ``toolResults`` with an empty ``message``); earlier turns become ``chatHistory`` USER /
+CHATBOT / TOOL entries. Cohere tool calls carry no id, so tool results are matched back to their
+call by the ``tool_use`` id the client echoes, which this module looks up in the history.
+COHERE v1 has no tool choice: ``tool_choice: none`` leaves the tools out; ``auto``/``any``/
+``tool`` send them all.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.anthropic.models import (
-    CountTokensRequest,
     DocumentBlock,
     ImageBlock,
-    MessagesRequest,
+    Message,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
@@ -25,21 +27,19 @@ from app.anthropic.models import (
 from app.catalog import Resolved
 from app.errors import InvalidRequest
 from app.translate import content as c
+from app.translate.request import (
+    AnthropicRequest,
+    OciRequest,
+    custom_tools,
+    oci_request,
+    schema_instruction,
+    structured_output,
+    tool_schema,
+)
 from app.translate.tool_schema import cohere_parameter_definitions
 
 
-def to_oci_cohere(
-    req: MessagesRequest | CountTokensRequest, resolved: Resolved, compartment_id: str
-) -> Any:
-    from app.translate.to_oci import (
-        OciRequest,
-        clamp_max_tokens,
-        custom_tools,
-        schema_instruction,
-        serving_mode,
-        structured_output,
-    )
-
+def to_oci_cohere(req: AnthropicRequest, resolved: Resolved, compartment_id: str) -> OciRequest:
     spec = resolved.spec
     systems = c.system_texts(req)
     schema = structured_output(req)
@@ -69,7 +69,7 @@ def to_oci_cohere(
         chat["toolResults"] = tool_results
     if systems:
         chat["preambleOverride"] = "\n\n".join(systems)
-    tools = custom_tools(req) if spec.has("tools") else []
+    tools = custom_tools(req, spec)
     if req.tool_choice is not None and req.tool_choice.type == "none":
         tools = []  # COHERE v1 has no tool choice: not offering the tools is how to say "none"
     if tools:
@@ -77,45 +77,13 @@ def to_oci_cohere(
             {
                 "name": t.name,
                 "description": t.description or t.name,
-                "parameterDefinitions": cohere_parameter_definitions(t.input_schema),
+                "parameterDefinitions": tool_schema(i, t, cohere_parameter_definitions),
             }
-            for t in tools
+            for i, t in tools
         ]
     if schema is not None and spec.has("structured_output"):
         chat["responseFormat"] = {"type": "JSON_OBJECT", "schema": schema}
-
-    stream = False
-    max_tokens = 1
-    temperature = top_p = None
-    stops: tuple[str, ...] = ()
-    if isinstance(req, MessagesRequest):
-        stream = req.stream
-        max_tokens = clamp_max_tokens(req.max_tokens, spec)
-        chat["maxTokens"] = max_tokens
-        temperature = spec.temperature if spec.temperature is not None else req.temperature
-        if temperature is not None:
-            chat["temperature"] = temperature
-        if req.top_p is not None:
-            chat["topP"] = top_p = req.top_p
-        if req.top_k is not None:
-            chat["topK"] = req.top_k
-        stops = tuple(s for s in (req.stop_sequences or []) if s)
-        if stream:
-            chat["isStream"] = True
-            chat["streamOptions"] = {"isIncludeUsage": True}
-    return OciRequest(
-        body={
-            "compartmentId": compartment_id,
-            "servingMode": serving_mode(spec),
-            "chatRequest": chat,
-        },
-        stream=stream,
-        max_tokens=max_tokens,
-        stop_sequences=stops,
-        tool_names=tuple(t.name for t in tools),
-        temperature=temperature,
-        top_p=top_p,
-    )
+    return oci_request(req, spec, compartment_id, chat, max_tokens_field="maxTokens")
 
 
 def _text_of(content: str | list[Any], model: str) -> list[str]:
@@ -156,7 +124,7 @@ def _user_parts(
 
 
 def _history_entries(
-    msg: Any, calls_by_id: dict[str, dict[str, Any]], model: str
+    msg: Message, calls_by_id: dict[str, dict[str, Any]], model: str
 ) -> list[dict[str, Any]]:
     if msg.role == "assistant":
         texts: list[str] = []

@@ -18,6 +18,14 @@ Contract: :func:`sanitize_schema` returns a new schema (the input is not modifie
 while keeping types, properties, required, enums, descriptions, defaults and formats.
 :func:`cohere_parameter_definitions` flattens a schema to COHERE v1 ``parameterDefinitions``.
 
+A keyword the sanitiser interprets that has the wrong JSON type (``required`` that is not an
+array of strings, ``properties`` that is not an object of schemas, ``items``/``anyOf``/``allOf``/
+``additionalProperties`` that are not schemas, ``enum`` not an array, ``type`` not a string or
+an array of strings, ``$ref``/``description`` not strings) raises :class:`SchemaError`, whose
+:meth:`~SchemaError.describe` names the field path; the request translators turn it into a
+400 naming the tool. Such a schema is invalid JSON Schema, which Anthropic's API rejects too;
+guessing what it meant would send OCI a tool the client did not describe.
+
 Hand-written because no maintained library targets OCI's accepted subset; the rules come from
 oci-genai-wire.md §5/§6 and peers' reports (peers.md "What users ask for" #5).
 """
@@ -82,6 +90,40 @@ _GEMINI_FORMATS = {
 }
 
 
+_SCHEMA = "a schema (an object or a boolean)"
+_SCHEMAS = "an array of schemas (objects or booleans)"
+
+
+class SchemaError(ValueError):
+    """A schema keyword with the wrong JSON type; ``path`` grows as the error propagates up."""
+
+    def __init__(self, where: str, expected: str) -> None:
+        super().__init__(where, expected)
+        self.path = [where]
+        self.expected = expected
+
+    def within(self, keyword: str, part: str | int | None = None) -> SchemaError:
+        self.path.insert(0, _where(keyword, part))
+        return self
+
+    def describe(self, root: str) -> str:
+        """``input_schema.properties.cmd.required must be an array of strings``."""
+        return f"{root}{''.join(self.path)} must be {self.expected}"
+
+
+def _where(keyword: str, part: str | int | None = None) -> str:
+    if part is None:
+        return "." + keyword
+    if isinstance(part, int):
+        return f".{keyword}[{part}]"
+    # client text in an error message: bounded
+    return f".{keyword}.{part if len(part) <= 64 else part[:61] + '...'}"
+
+
+def _is_schema(value: Any) -> bool:
+    return isinstance(value, (dict, bool))
+
+
 def sanitize_schema(schema: dict[str, Any] | None, *, gemini: bool = False) -> dict[str, Any]:
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
@@ -126,14 +168,19 @@ def _pointer(root: dict[str, Any], ref: str) -> Any:
     return node
 
 
+_NO_REF = object()
+
+
 def _resolve(
     node: dict[str, Any], ctx: _Ctx, seen: tuple[str, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Follow ``$ref`` chains; siblings of a ``$ref`` (description, default) win."""
     for _ in range(_MAX_REF_HOPS):
-        ref = node.get("$ref")
-        if not isinstance(ref, str):
+        ref = node.get("$ref", _NO_REF)
+        if ref is _NO_REF:
             return node, seen
+        if not isinstance(ref, str):
+            raise SchemaError(_where("$ref"), "a string")
         target = _pointer(ctx.root, ref)
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if ref in seen or not isinstance(target, dict):
@@ -157,30 +204,60 @@ def _clean(node: Any, ctx: _Ctx, seen: tuple[str, ...], depth: int) -> dict[str,
     nullable = False
     for key, value in node.items():
         if key in drop or key == "$ref" or key in ("anyOf", "oneOf"):
+            if key == "additionalProperties" and not _is_schema(value):
+                # checked even where Gemini drops it: validity must not depend on the model
+                raise SchemaError(_where(key), _SCHEMA)
             continue
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _clean(sub, ctx, seen, depth + 1) for name, sub in value.items()}
+        if key in _SCHEMA_MAPS:
+            if not isinstance(value, dict):
+                raise SchemaError(_where(key), "an object of schemas")
+            out[key] = {name: _sub(sub, ctx, seen, depth, key, name) for name, sub in value.items()}
         elif key == "items":
+            if isinstance(value, list):  # tuple form: keep the first
+                for i, sub in enumerate(value):
+                    if not _is_schema(sub):
+                        raise SchemaError(_where(key, i), _SCHEMA)
+                if value:
+                    out[key] = _sub(value[0], ctx, seen, depth, key, 0)
+            elif isinstance(value, dict):
+                out[key] = _sub(value, ctx, seen, depth, key)
+            elif not isinstance(value, bool):
+                raise SchemaError(_where(key), f"{_SCHEMA} or {_SCHEMAS}")
+        elif key == "additionalProperties":
             if isinstance(value, dict):
-                out[key] = _clean(value, ctx, seen, depth + 1)
-            elif isinstance(value, list) and value:  # tuple form: keep the first
-                out[key] = _clean(value[0], ctx, seen, depth + 1)
-        elif key == "additionalProperties" and isinstance(value, dict):
-            out[key] = _clean(value, ctx, seen, depth + 1)
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
+                out[key] = _sub(value, ctx, seen, depth, key)
+            elif isinstance(value, bool):
+                out[key] = value
+            else:
+                raise SchemaError(_where(key), _SCHEMA)
+        elif key in _SCHEMA_LISTS:
+            _check_schemas(key, value)
             merged: dict[str, Any] = {}
-            for sub in value:
-                merged.update(_clean(sub, ctx, seen, depth + 1))
+            for i, sub in enumerate(value):
+                merged.update(_sub(sub, ctx, seen, depth, key, i))
             for k, v in merged.items():
                 out.setdefault(k, v)
         elif key == "const":
             out.setdefault("enum", [value])
-        elif key == "type" and isinstance(value, list):
-            types = [t for t in value if t != "null"]
-            nullable = len(types) < len(value)
-            out["type"] = types[0] if types else "string"
-        elif key == "required" and isinstance(value, list):
-            out[key] = [r for r in value if isinstance(r, str)]
+        elif key == "type":
+            if isinstance(value, list):
+                if not all(isinstance(t, str) for t in value):
+                    raise SchemaError(_where(key), "a string or an array of strings")
+                types = [t for t in value if t != "null"]
+                nullable = len(types) < len(value)
+                out["type"] = types[0] if types else "string"
+            elif isinstance(value, str):
+                out["type"] = value
+            else:
+                raise SchemaError(_where(key), "a string or an array of strings")
+        elif key == "required":
+            if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+                raise SchemaError(_where(key), "an array of strings")
+            out[key] = value
+        elif key == "enum" and not isinstance(value, list):
+            raise SchemaError(_where(key), "an array")
+        elif key == "description" and not isinstance(value, str):
+            raise SchemaError(_where(key), "a string")
         else:
             out[key] = value
     if nullable or isinstance(out.get("enum"), list):
@@ -198,6 +275,31 @@ def _clean(node: Any, ctx: _Ctx, seen: tuple[str, ...], depth: int) -> dict[str,
     ):
         del out["format"]  # Gemini rejects formats it does not know (e.g. "uri")
     return out
+
+
+def _sub(
+    node: Any,
+    ctx: _Ctx,
+    seen: tuple[str, ...],
+    depth: int,
+    keyword: str,
+    part: str | int | None = None,
+) -> dict[str, Any]:
+    """``_clean`` one level down; a :class:`SchemaError` below gets this level's path."""
+    if not _is_schema(node):
+        raise SchemaError(_where(keyword, part), _SCHEMA)
+    try:
+        return _clean(node, ctx, seen, depth + 1)
+    except SchemaError as err:
+        raise err.within(keyword, part) from None
+
+
+def _check_schemas(keyword: str, value: Any) -> None:
+    if not isinstance(value, list):
+        raise SchemaError(_where(keyword), _SCHEMAS)
+    for i, sub in enumerate(value):
+        if not _is_schema(sub):
+            raise SchemaError(_where(keyword, i), _SCHEMA)
 
 
 def _drop_null_enum(out: dict[str, Any]) -> None:
@@ -228,8 +330,11 @@ def _type_names(value: Any) -> list[str]:
 def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
     """``anyOf``/``oneOf`` -> one schema: nulls dropped, same-type enums merged, else first."""
     for key in ("anyOf", "oneOf"):
-        branches = node.get(key)
-        if not isinstance(branches, list) or not branches:
+        if key not in node:
+            continue
+        branches = node[key]
+        _check_schemas(key, branches)
+        if not branches:
             continue
         rest = {k: v for k, v in node.items() if k != key}
         real = [b if isinstance(b, dict) else {} for b in branches if not _is_null(b)]
