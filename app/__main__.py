@@ -48,7 +48,8 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
 
     from app.catalog import Catalog
     from app.oci.auth import build_auth
-    from app.oci.client import OciClient, UpstreamError, read_json
+    from app.oci.client import OciClient
+    from app.oci.errors import UpstreamError
     from app.translate.to_oci import serving_mode
 
     auth = await asyncio.to_thread(build_auth, config.oci)
@@ -87,10 +88,13 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
             )
             t0 = time.perf_counter()
             try:
-                resp = await client.send(
+                answer = await client.open(
                     config.base_url(), body, "probe" + str(int(t0 * 1e6)), stream=False
                 )
-                await read_json(resp, config.oci.timeouts.idle)
+                try:
+                    await answer.json(idle=config.oci.timeouts.idle)
+                finally:
+                    answer.close()
                 print(f"probe {name}: OK in {(time.perf_counter() - t0) * 1000:.0f} ms")
             except UpstreamError as err:
                 ok = False
