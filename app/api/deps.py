@@ -130,9 +130,10 @@ def error_response(err: GatewayError, request_id: str) -> Response:
 class SSEResponse(Response):
     """Streams SSE bytes and cancels the producer as soon as the client disconnects.
 
-    Written against raw ASGI (instead of Starlette's StreamingResponse and its anyio task group)
-    so one stream costs one watcher task, and so the producer is always closed — releasing the
-    upstream connection, the stream slot and the key's limits within moments of a disconnect.
+    Written against raw ASGI because Starlette's StreamingResponse notices a disconnect only
+    when a ``send`` fails, never during a long upstream silence (a thinking pause of minutes).
+    One watcher task per stream; the producer is always closed, releasing the upstream
+    connection, the stream slot and the key's limits within moments of a disconnect.
     """
 
     media_type = "text/event-stream"

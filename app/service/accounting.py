@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from app.catalog import Resolved
-from app.errors import GatewayError, UpstreamKind, internal_error
+from app.errors import STATUS_BY_TYPE, GatewayError, UpstreamKind, internal_error
 from app.observability import metrics as m
 from app.observability.logging import access_log
 from app.security.limits import Permit
@@ -138,7 +138,9 @@ class Accounting:
         call.status = err.status
         call.error_type = err.upstream_kind or err.error_type
         if err.upstream_kind is None:
-            m.CLIENT_ERRORS.labels(call.route, err.error_type).inc()
+            # the label is an Anthropic error type: bounded by the one table in app.errors
+            label = err.error_type if err.error_type in STATUS_BY_TYPE else "api_error"
+            m.CLIENT_ERRORS.labels(call.route, label).inc()
         finish_call(call)
         return True  # the route answers with self.error
 
