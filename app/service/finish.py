@@ -176,7 +176,6 @@ class StreamBody:
 
 
 async def _stream(r: Reply, call: Call, streams: OpenStreams) -> AsyncGenerator[bytes, None]:
-    r.started = True
     attempt, resolved, config = r.attempt, r.resolved, r.config
     translator = StreamTranslator(
         message_id=r.message_id,
@@ -186,16 +185,18 @@ async def _stream(r: Reply, call: Call, streams: OpenStreams) -> AsyncGenerator[
         stop_sequences=r.oci.stop_sequences,
         transcript=[] if config.observability.record_content else None,
     )
-    gauge = m.ACTIVE_STREAMS.labels(resolved.name)
-    gauge.inc()
+    events = r.answer.events(idle=config.oci.timeouts.idle, ping_every=config.server.ping_interval)
     first_chunk: float | None = None
     failed: str | None = None  # the kind, once the stream failed
     clock = time.perf_counter
     waiting: float | None = None  # since when this stream waits for OCI
     task = asyncio.current_task()
+    # from here on the finally below frees everything; before, StreamBody._abandon would
+    gauge = m.ACTIVE_STREAMS.labels(resolved.name)
+    gauge.inc()
     if task is not None:
         streams.tasks.add(task)
-    events = r.answer.events(idle=config.oci.timeouts.idle, ping_every=config.server.ping_interval)
+    r.started = True
     try:
         t = clock()
         yield translator.start()
