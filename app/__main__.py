@@ -48,10 +48,12 @@ def _print_config(config: GatewayConfig, path: str) -> None:
 async def _probe(config: GatewayConfig, only: str | None) -> bool:
     import orjson
 
+    from app.anthropic.models import MessagesRequest
     from app.catalog import Catalog
     from app.oci.auth import build_auth
-    from app.oci.client import OciClient, UpstreamError, read_json
-    from app.translate.request import serving_mode
+    from app.oci.client import OciClient
+    from app.oci.errors import UpstreamError
+    from app.translate.to_oci import to_oci
 
     auth = await asyncio.to_thread(build_auth, config.oci)
     print(f"oci auth: {auth.description} (signer built)")
@@ -63,36 +65,24 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
     try:
         for name in names:
             resolved = catalog.resolve(name)
-            spec = resolved.spec
-            chat: dict[str, object]
-            if spec.format == "COHERE":
-                chat = {"apiFormat": "COHERE", "message": "Say OK.", "maxTokens": 5}
-            else:
-                key = (
-                    "maxCompletionTokens"
-                    if spec.tokens_param == "max_completion_tokens"
-                    else "maxTokens"
-                )
-                chat = {
-                    "apiFormat": "GENERIC",
-                    key: 5,
-                    "messages": [
-                        {"role": "USER", "content": [{"type": "TEXT", "text": "Say OK."}]}
-                    ],
-                }
-            body = orjson.dumps(
+            # the same translation as a real request, so the probe tests what clients will send
+            req = MessagesRequest.model_validate(
                 {
-                    "compartmentId": config.oci.compartment_id,
-                    "servingMode": serving_mode(spec),
-                    "chatRequest": chat,
+                    "model": name,
+                    "max_tokens": 5,
+                    "messages": [{"role": "user", "content": "Say OK."}],
                 }
             )
+            body = orjson.dumps(to_oci(req, resolved, config.oci.compartment_id).body)
             t0 = time.perf_counter()
             try:
-                resp = await client.send(
+                answer = await client.open(
                     config.base_url(), body, "probe" + str(int(t0 * 1e6)), stream=False
                 )
-                await read_json(resp, config.oci.timeouts.idle)
+                try:
+                    await answer.json(idle=config.oci.timeouts.idle)
+                finally:
+                    answer.close()
                 print(f"probe {name}: OK in {(time.perf_counter() - t0) * 1000:.0f} ms")
             except UpstreamError as err:
                 ok = False

@@ -36,9 +36,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
 from app.api import count_tokens, messages, models, ops
-from app.api.deps import error_response, new_request_id
+from app.api.deps import error_response
 from app.config import ConfigError, GatewayConfig, load_config
-from app.errors import GatewayError, NotFound
+from app.errors import GatewayError, NotFound, internal_error
 from app.observability import metrics as m
 from app.observability import tracing
 from app.observability.logging import setup_logging
@@ -46,7 +46,8 @@ from app.oci.auth import build_auth
 from app.oci.client import OciClient
 from app.security.keys import KeysFileError, KeyStore, file_stamp
 from app.security.limits import build_limiter
-from app.service import Gateway
+from app.service import MessagesService
+from app.service.accounting import new_request_id
 from app.settings import Settings
 
 log = logging.getLogger("app")
@@ -203,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         region = config.oci.region or auth.region
         app.state.keys = keys
         limiter = build_limiter(config.limits.redis_url)
-        app.state.gateway = Gateway(config, client, limiter, region, demo=auth.mode == "demo")
+        app.state.gateway = MessagesService(config, client, limiter, region)
         app.state.draining = False
         app.state.cors.origins = config.server.cors_origins
         if not keys.enabled:
@@ -363,12 +364,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(err, rid)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
+        # Only for routes without an accounting block (the API routes answer their own bugs,
+        # with their own request id); Starlette re-raises after this, so the server logs it.
         log.error(
             "unexpected error",
             exc_info=exc,
             extra={"path": request.url.path, "error_class": type(exc).__name__},
         )
-        return error_response(GatewayError("internal error in the gateway"), new_request_id())
+        return error_response(internal_error(), new_request_id())
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

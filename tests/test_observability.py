@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from devtools.procs import GatewayProcess
 from devtools.sse_check import check_stream
-from emulator import FakeOCI, Scenario, TestKey, completion_tokens
+from emulator import FakeOCI, Scenario, TestKey, completion_tokens, tool_call
 from tests.harness import ALICE, free_port, write_config, write_keys
 
 TEXT = "metrics are counted per model and per worker"
@@ -271,3 +271,71 @@ def test_content_is_recorded_only_when_opted_in(fake: FakeOCI, oci_key: TestKey,
     assert "count me" in _attr(chats[0], "gen_ai.input.messages")
     assert _attr(chats[0], "gen_ai.output.messages") == "recorded answer"
     assert "plain json answer" in _attr(chats[1], "gen_ai.output.messages")
+
+
+def _deep(levels: int = 300) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_gateway_bug_is_answered_logged_traced_and_counted(fake: FakeOCI, oci_key: TestKey,
+                                                              tmp_path: Path) -> None:
+    """Review B1: an unexpected exception while answering (here an OCI tool input nested past
+    what the gateway can serialise) is a clean 500 carrying the request's own id, logged at
+    ERROR with its stack but without the request, on an ended span, in the access log and the
+    metrics. count_tokens and /v1/models get their access-log lines too (review §2.1)."""
+    receiver = _OtlpReceiver(("127.0.0.1", 0), _Handler)
+    receiver.spans = []
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = write_config(tmp_path, fake.url, oci_key.config_path,
+                          keys_file=write_keys(tmp_path))
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
+           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    marker = f"PRIVATE-PROMPT-{time.monotonic_ns()}"
+    headers = {"x-api-key": ALICE}
+    try:
+        with GatewayProcess(config, tmp_path, env=env) as gw:
+            fake.push(Scenario(tool_calls=[tool_call("nest", _deep())]))
+            r = httpx.post(gw.url + "/v1/messages", headers=headers, timeout=30, json={
+                "model": "grok", "max_tokens": 50,
+                "messages": [{"role": "user", "content": marker}]})
+            counted = httpx.post(gw.url + "/v1/messages/count_tokens", headers=headers,
+                                 json={"model": "grok", "messages": [
+                                     {"role": "user", "content": "count me"}]})
+            listed = httpx.get(gw.url + "/v1/models", headers=headers)
+            exposition = httpx.get(gw.url + "/metrics").text
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not any(
+                    s.name == "chat xai.grok-4" for _, s in receiver.spans):
+                time.sleep(0.1)
+            output = gw.output()
+    finally:
+        receiver.shutdown()
+    assert r.status_code == 500
+    rid = r.headers["request-id"]
+    assert r.json() == {"type": "error", "request_id": rid, "error": {
+        "type": "api_error", "message": "internal error in the gateway"}}
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = {rec["request_id"]: rec for rec in records if rec["logger"] == "app.access"}
+    assert access[rid]["status"] == 500 and access[rid]["error_type"] == "other"
+    bug = [rec for rec in records if rec["level"] == "error" and rec.get("request_id") == rid]
+    assert len(bug) == 1, records
+    assert bug[0]["exc_type"] == "TypeError"  # orjson.JSONEncodeError
+    assert "app/service/finish.py" in bug[0]["stack"] and "json_answer" in bug[0]["stack"]
+    assert marker not in output  # the traceback is logged, the request never
+    assert "Traceback" not in output  # nothing escaped to the server's own error log
+    assert _samples(exposition, "gateway_requests_total", route="/v1/messages",
+                    status_class="5xx") == 1
+    assert _samples(exposition, "gen_ai_client_operation_duration_seconds_count",
+                    error_type="other") == 1
+    chats = [s for _, s in receiver.spans if s.name == "chat xai.grok-4"]
+    assert len(chats) == 1 and _attr(chats[0], "error.type") == "other"
+    assert chats[0].status.code == 2  # STATUS_CODE_ERROR
+    # the other routes are accounted the same way
+    for resp, route in ((counted, "/v1/messages/count_tokens"), (listed, "/v1/models")):
+        assert resp.status_code == 200
+        line = access[resp.headers["request-id"]]
+        assert line["route"] == route and line["status"] == 200
+    assert access[counted.headers["request-id"]]["model"] == "grok"

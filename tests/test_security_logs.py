@@ -5,7 +5,8 @@ OCI API-key config whose private key is a throw-away test key, ``GATEWAY_LOG_LEV
 the OpenTelemetry console exporter on (spans printed to stdout too). Traffic: JSON and streamed
 successes (x-api-key and Bearer), wrong keys, prompts/system prompts/tool history with unique
 markers, tool calls whose arguments carry a marker, upstream errors (429, 500, 400, 401 on the
-gateway's own credentials), dropped upstream connections (stream and JSON), malformed bodies.
+gateway's own credentials), dropped upstream connections (stream and JSON), malformed bodies,
+and a bug in the gateway (an answer it cannot serialise), which is logged with its stack.
 
 Then the whole process output (stdout + stderr) must hold no client key (valid or wrong), no PEM
 line or base64 line of the private key, no prompt, system, tool or completion marker. Every error
@@ -160,6 +161,13 @@ def _drive(s: Session) -> None:
     fake.push(Scenario(text=f"half {COMPLETION}", drop_after=1),
               Scenario(text=f"half {COMPLETION}", drop_after=1))
     assert s.post("json half body", _request()).status_code >= 500
+    # a bug in the gateway while answering (an OCI tool input nested past what it can
+    # serialise): logged with its stack, the prompt never; the client sees a plain 500
+    nested: dict[str, Any] = {}
+    for _ in range(300):
+        nested = {"a": nested}
+    fake.push(Scenario(tool_calls=[tool_call("read_file", nested)], style="openai"))
+    assert s.post("gateway bug", _request()).status_code == 500
     # client mistakes carrying markers: bad JSON, wrong types, unknown model, a user tool_use
     assert s.post("bad json", None, raw=f'{{"model": "grok", "x": "{PROMPT}'.encode()
                   ).status_code == 400
@@ -212,6 +220,14 @@ def test_access_log_is_there(session: Session) -> None:
     out = session.output
     assert out.count('"logger":"app.access"') >= len(session.statuses) - 1
     assert '"key_id":"alice"' in out and '"key_id":"bob"' in out
+
+
+def test_a_bug_is_logged_with_its_stack(session: Session) -> None:
+    # the marker scans above are only meaningful if the stack was written
+    bugs = [json.loads(line) for line in session.output.splitlines()
+            if line.startswith("{") and '"msg":"unexpected error"' in line]
+    assert len(bugs) == 1 and bugs[0]["level"] == "error"
+    assert "json_answer" in bugs[0]["stack"] and bugs[0]["request_id"].startswith("req_")
 
 
 def test_error_bodies_reveal_no_internals(session: Session) -> None:

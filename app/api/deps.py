@@ -1,41 +1,38 @@
-"""Shared pieces of the HTTP layer: state access, request ids, auth, body limits, responses.
+"""Shared pieces of the HTTP layer: state access, auth, body limits, disconnects, responses.
 
-Contract: routers stay thin — they call these helpers and the service, nothing else. Every
-response made here carries a ``request-id`` header; every error is the Anthropic envelope.
+Contract: routers stay thin — inside the service's accounting block they call these helpers and
+the service, nothing else, and then :func:`respond` turns the outcome into the response. Every
+response made here carries the request's ``request-id`` header; every error is the Anthropic
+envelope. A client that disconnects cancels the work done for it: :func:`cancel_on_disconnect`
+while the answer is being prepared, :class:`SSEResponse` while it streams.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
+import logging
 import time
-from collections.abc import AsyncIterable
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable
+from typing import TypeVar
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.errors import AuthenticationFailed, GatewayError, RequestTooLarge, error_json
+from app.config import ServerLimits
+from app.errors import AuthenticationFailed, ClientGone, GatewayError, RequestTooLarge, error_json
 from app.security.keys import ClientKey, KeyStore, presented_key
-from app.service import Call, Gateway
+from app.service import Accounting, Call, MessagesService
 
 JSON = "application/json"
+T = TypeVar("T")
+
+log = logging.getLogger("app.api")
 
 
-def gateway(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
-    return gw
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
-
-
-def start_call(request: Request, route: str) -> Call:
-    return Call(request_id=new_request_id(), route=route, key_id="-", t0=time.perf_counter())
+def service(request: Request) -> MessagesService:
+    svc: MessagesService = request.app.state.gateway
+    return svc
 
 
 def authenticate(request: Request, call: Call) -> ClientKey | None:
@@ -52,8 +49,17 @@ def authenticate(request: Request, call: Call) -> ClientKey | None:
     return key
 
 
-async def read_body(request: Request, limit: int, seconds: float = 60.0) -> bytes:
-    """The body, within the size limit (413) and the time limit (408: a stalled sender)."""
+async def read_body(request: Request, limits: ServerLimits, call: Call) -> bytes:
+    """The body, within the size limit (413) and the time limit (408: a stalled sender).
+    The time it takes is the client's, not the gateway's (``call.client_wait``)."""
+    t0 = time.perf_counter()
+    try:
+        return await _read_body(request, limits.max_body_bytes, limits.body_timeout)
+    finally:
+        call.client_wait += time.perf_counter() - t0
+
+
+async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
@@ -75,13 +81,43 @@ async def read_body(request: Request, limit: int, seconds: float = 60.0) -> byte
     return b"".join(chunks)
 
 
-def json_response(payload: Any, request_id: str, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(payload),
-        status_code=status,
-        media_type=JSON,
-        headers={"request-id": request_id},
-    )
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it as soon as the client disconnects (raises
+    :class:`~app.errors.ClientGone`): a client that left must not keep an OCI call running.
+
+    Only after the body was read: ``receive()`` then has nothing to give but the disconnect.
+    """
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        if task is not None:
+            task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone or task is None:
+            raise
+        task.uncancel()  # our own cancellation, handled here: the task goes on to respond
+        raise ClientGone() from None
+    finally:
+        watcher.cancel()
+
+
+def respond(acct: Accounting) -> Response:
+    """The response for what the accounted block ended with."""
+    rid = acct.call.request_id
+    if acct.error is not None:
+        return error_response(acct.error, rid)
+    if acct.stream is not None:
+        return SSEResponse(acct.stream, rid)
+    return Response(acct.json, media_type=JSON, headers={"request-id": rid})
 
 
 def error_response(err: GatewayError, request_id: str) -> Response:
@@ -94,9 +130,10 @@ def error_response(err: GatewayError, request_id: str) -> Response:
 class SSEResponse(Response):
     """Streams SSE bytes and cancels the producer as soon as the client disconnects.
 
-    Written against raw ASGI (instead of Starlette's StreamingResponse and its anyio task group)
-    so one stream costs one watcher task, and so the producer is always closed — releasing the
-    upstream connection, the stream slot and the key's limits within moments of a disconnect.
+    Written against raw ASGI because Starlette's StreamingResponse notices a disconnect only
+    when a ``send`` fails, never during a long upstream silence (a thinking pause of minutes).
+    One watcher task per stream; the producer is always closed, releasing the upstream
+    connection, the stream slot and the key's limits within moments of a disconnect.
     """
 
     media_type = "text/event-stream"
@@ -143,5 +180,9 @@ class SSEResponse(Response):
             pass  # the socket went away under us: same as a disconnect
         finally:
             watcher.cancel()
-            with contextlib.suppress(BaseException):
+            try:
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
+            except asyncio.CancelledError:
+                raise  # a new cancellation (shutdown) while closing: never swallowed
+            except Exception as exc:  # the body's own cleanup failed: a bug, told, not raised
+                log.error("closing a stream body failed", exc_info=exc)

@@ -1,8 +1,11 @@
 """``POST /v1/messages`` (``?beta=true`` and any query string tolerated).
 
-Contract: thin — authenticate, read the body within the size limit, hand it to
-:meth:`Gateway.messages`, and wrap the result as JSON or SSE. Errors before the first byte are
-Anthropic-envelope HTTP errors with ``request-id`` (and ``retry-after`` when known).
+Contract: thin. Inside the service's accounting block: refuse while draining (529), authenticate,
+read the body within the size and time limits, and hand it to
+:meth:`~app.service.MessagesService.messages`, cancelling the work if the client disconnects
+first; then answer with the JSON, the SSE stream, or the Anthropic error envelope, each with
+the request's ``request-id`` (and ``retry-after`` when known). The accounting, not this router,
+records the outcome.
 """
 
 from __future__ import annotations
@@ -10,41 +13,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.deps import (
-    SSEResponse,
-    authenticate,
-    error_response,
-    gateway,
-    json_response,
-    read_body,
-    start_call,
-)
-from app.errors import GatewayError, Overloaded
-from app.observability import metrics as m
+from app.api.deps import authenticate, cancel_on_disconnect, read_body, respond, service
+from app.errors import Overloaded
 
 ROUTE = "/v1/messages"
 
 
 async def create_message(request: Request) -> Response:
-    gw = gateway(request)
-    call = start_call(request, ROUTE)
-    try:
+    svc = service(request)
+    async with svc.accounting(ROUTE) as acct:
         if request.app.state.draining:
             # between SIGTERM and the listener closing: send the client elsewhere at once
             raise Overloaded("the gateway is shutting down; please retry")
-        key = authenticate(request, call)
-        body = await read_body(
-            request, gw.config.server.max_body_bytes, gw.config.server.body_timeout
-        )
-        result = await gw.messages(body, key, call)
-    except GatewayError as err:
-        call.status = err.status
-        call.error_type = err.upstream_kind or err.error_type
-        if err.upstream_kind is None:
-            m.CLIENT_ERRORS.labels(ROUTE, err.error_type).inc()
-        gw.finish_call(call)
-        return error_response(err, call.request_id)
-    if isinstance(result, dict):
-        gw.finish_call(call)
-        return json_response(result, call.request_id)
-    return SSEResponse(result, call.request_id)
+        key = authenticate(request, acct.call)
+        body = await read_body(request, svc.config.server, acct.call)
+        acct.answer(await cancel_on_disconnect(request, svc.messages(body, key, acct.call)))
+    return respond(acct)

@@ -4,6 +4,7 @@ Contract: ids are the gateway model names of the config (what clients put in ``m
 the aliases that are plain names (no glob), with
 ``display_name``, ``created_at``, ``max_input_tokens`` and ``max_tokens``; pagination with
 ``limit`` (1 to 1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
+Accounted like every route (``gateway_requests_total``, one access-log line).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.deps import authenticate, error_response, gateway, json_response, start_call
-from app.errors import GatewayError, InvalidRequest, NotFound
+from app.api.deps import authenticate, respond, service
+from app.errors import InvalidRequest, NotFound
 
 _CREATED = "2025-01-01T00:00:00Z"
 
@@ -31,10 +32,9 @@ def _info(name: str, spec: Any) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    gw = gateway(request)
-    call = start_call(request, "/v1/models")
-    try:
-        authenticate(request, call)
+    svc = service(request)
+    async with svc.accounting("/v1/models") as acct:
+        authenticate(request, acct.call)
         q = request.query_params
         try:
             limit = int(q.get("limit", "20"))
@@ -42,36 +42,31 @@ async def list_models(request: Request) -> Response:
             raise InvalidRequest("limit: must be an integer") from None
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit: must be between 1 and 1000")
-        listing = dict(gw.catalog.listing())
+        listing = dict(svc.catalog.listing())
         names = list(listing)
         if q.get("after_id") in names:
             names = names[names.index(q["after_id"]) + 1 :]
         if q.get("before_id") in names:
             names = names[: names.index(q["before_id"])]
         page = names[:limit]
-        data = [_info(n, listing[n]) for n in page]
-    except GatewayError as err:
-        return error_response(err, call.request_id)
-    return json_response(
-        {
-            "data": data,
-            "has_more": len(names) > limit,
-            "first_id": page[0] if page else None,
-            "last_id": page[-1] if page else None,
-        },
-        call.request_id,
-    )
+        acct.answer(
+            {
+                "data": [_info(n, listing[n]) for n in page],
+                "has_more": len(names) > limit,
+                "first_id": page[0] if page else None,
+                "last_id": page[-1] if page else None,
+            }
+        )
+    return respond(acct)
 
 
 async def get_model(request: Request) -> Response:
-    gw = gateway(request)
-    call = start_call(request, "/v1/models/{id}")
-    try:
-        authenticate(request, call)
+    svc = service(request)
+    async with svc.accounting("/v1/models/{id}") as acct:
+        authenticate(request, acct.call)
         model_id = request.path_params["model_id"]
-        spec = dict(gw.catalog.listing()).get(model_id)
+        spec = dict(svc.catalog.listing()).get(model_id)
         if spec is None:
             raise NotFound(f"model {model_id!r} is not served by this gateway")
-        return json_response(_info(model_id, spec), call.request_id)
-    except GatewayError as err:
-        return error_response(err, call.request_id)
+        acct.answer(_info(model_id, spec))
+    return respond(acct)

@@ -5,6 +5,11 @@ Contract: :func:`setup_logging` configures the root logger (level from settings)
 (``app.access``) carries one line per request; see :func:`access_log`. Nothing here ever logs a
 prompt, a completion or a credential: callers pass ids and numbers only.
 
+A record logged with ``exc_info`` carries ``exc_type`` and ``stack``: the frames (file, line,
+function, source line) of the exception and of its causes, innermost last. Exception *messages*
+are left out on purpose: they can quote the data being processed (a dict key from a tool input,
+a value from a prompt), while the frames only quote the gateway's own code.
+
 Hand-written (30 lines) rather than a dependency: the formatter must be orjson-fast and add the
 OpenTelemetry trace id, which no small maintained library does for us.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -40,9 +47,22 @@ class JsonFormatter(logging.Formatter):
             if key not in _STD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            # the type only: tracebacks may quote request data
             entry["exc_type"] = record.exc_info[0].__name__
+            entry["stack"] = stack_of(record.exc_info[1])
         return orjson.dumps(entry, default=str).decode()
+
+
+def stack_of(exc: BaseException | None, limit: int = 5) -> str:
+    """The frames of ``exc`` and of up to ``limit`` causes/contexts, without their messages."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(parts) < limit:
+        seen.add(id(exc))
+        tb: TracebackType | None = exc.__traceback__
+        parts.append(f"{type(exc).__name__} at:\n" + "".join(traceback.format_tb(tb)))
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    # the outermost exception is the one logged: show the chain the way Python does, root first
+    return "\n".join(reversed(parts))
 
 
 def setup_logging(level: str = "INFO") -> None:

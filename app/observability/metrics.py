@@ -7,7 +7,8 @@ Contract:
   the semconv bucket boundaries; ``gateway_*`` metrics cover what the conventions do not.
 - Every label value is bounded: model names come from the catalog (the gateway model name, the
   alias pattern that matched, the OCI model id), key ids from the keys file, error types from
-  :data:`UPSTREAM_ERROR_TYPES`, routes from the router's templates. Never a raw client string.
+  :class:`~app.errors.UpstreamKind` (enforced by :func:`error_label`), routes from the router's
+  templates. Never a raw client string.
 - ``GATEWAY_METRICS=0`` (read at import) swaps every metric for a no-op, for benchmarks that
   price the metrics; ``/metrics`` then exposes only the process collectors.
 - Under gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set before this
@@ -28,20 +29,19 @@ from prometheus_client import (
     generate_latest,
 )
 
-#: Closed set of upstream error kinds (the ``error_type`` label and span ``error.type``).
-UPSTREAM_ERROR_TYPES = (
-    "rate_limited",  # OCI 429
-    "server_error",  # OCI 5xx
-    "timeout",  # connect / first byte / idle timeout
-    "connect_error",  # connection refused, reset before the answer
-    "auth_error",  # OCI 401/403: the gateway's own credentials
-    "bad_request",  # OCI 400
-    "not_found",  # OCI 404
-    "context_overflow",  # OCI said the prompt is too long
-    "stream_broken",  # stream ended without a finish, or malformed chunk
-    "cancelled",  # the client went away
-    "other",
-)
+from app.errors import UpstreamKind
+
+#: Closed set of error kinds (the ``error_type`` label and span ``error.type``).
+UPSTREAM_ERROR_TYPES = frozenset(kind.value for kind in UpstreamKind)
+
+
+def error_label(kind: str | None) -> str:
+    """The ``error_type`` label for a failure kind. Only :class:`UpstreamKind` values pass: any
+    other string (an Anthropic error type, a typo) is a bug, and must not grow a new series."""
+    if kind is not None and kind in UPSTREAM_ERROR_TYPES:
+        return str(kind)
+    return UpstreamKind.OTHER.value
+
 
 # Semconv bucket boundaries (gen-ai metrics spec).
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
@@ -166,7 +166,9 @@ TIME_TO_FIRST_TOKEN = Histogram(
 )
 OVERHEAD = Histogram(
     "gateway_overhead_seconds",
-    "Time the gateway spent on a request outside the upstream wait.",
+    "The gateway's own time on a request: its duration minus the time spent waiting for OCI "
+    "(headers, body, every streamed chunk, retry backoff) and for the client (request body, "
+    "taking streamed bytes).",
     ["route"],
     buckets=OVERHEAD_BUCKETS,
 )

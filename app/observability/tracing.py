@@ -7,7 +7,8 @@ Contract:
   resource attributes and sampler come from the SDK's own env handling. Returns whether tracing
   is on; when off, spans are the API's no-op spans and cost next to nothing.
 - :func:`chat_span` starts the CLIENT span ``chat {model}`` around one OCI attempt with the
-  GenAI semantic-convention attributes; :func:`end_chat_span` records the outcome. Prompt and
+  GenAI semantic-convention attributes; :func:`end_chat_span` records the outcome (the service
+  ends each span exactly once, in ``service.upstream.Exchange.end``). Prompt and
   completion text are recorded only through :func:`record_content`, which the service calls
   only when ``observability.record_content`` is true.
 """
@@ -73,10 +74,6 @@ def setup_tracing() -> bool:
     return True
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 def shutdown_tracing() -> None:
     provider = trace.get_tracer_provider()
     shutdown = getattr(provider, "shutdown", None)
@@ -129,14 +126,16 @@ def record_content(span: Span, key: str, value: str) -> None:
 def end_chat_span(
     span: Span,
     *,
-    opc_request_id: str | None,
-    response_id: str | None,
-    finish_reason: str | None,
-    input_tokens: int | None,
-    output_tokens: int | None,
-    time_to_first_chunk: float | None,
-    error_type: str | None,
+    opc_request_id: str | None = None,
+    response_id: str | None = None,
+    finish_reason: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    time_to_first_chunk: float | None = None,
+    error_type: str | None = None,
 ) -> None:
+    """Record the attempt's outcome and end the span. ``error_type`` (a closed
+    :class:`~app.errors.UpstreamKind` value) marks it failed."""
     if not span.is_recording():
         span.end()
         return

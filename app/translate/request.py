@@ -134,15 +134,6 @@ def oci_request(
     )
 
 
-def serving_mode(spec: ModelSpec) -> dict[str, str]:
-    """The OCI ``servingMode`` of ``spec``'s primary target.
-
-    Kept for ``app.service`` and ``app.__main__`` until they call ``spec.serving_mode()`` /
-    ``spec.targets()`` (app/catalog/spec.py) themselves; then delete it.
-    """
-    return spec.serving_mode()
-
-
 def _short(name: str) -> str:
     # client text in an error message: bounded
     return name if len(name) <= 64 else name[:61] + "..."

@@ -1,0 +1,128 @@
+"""The Messages service: one request's orchestration, from raw body to answer.
+
+Contract: this is the only package that knows every other one. The HTTP layer opens
+:meth:`MessagesService.accounting` around each route, hands the service raw body bytes plus the
+caller's key, and gets back JSON bytes or a :class:`~app.service.finish.StreamBody`; anything
+that fails before the first byte is raised as a :class:`~app.errors.GatewayError`, and the
+accounting turns every outcome, bugs included, into the answer and the request's record.
+Within a stream, failures become an ``event: error`` and the stream closes cleanly.
+
+Per request (:meth:`MessagesService.messages`): parse within the limits (400 naming the field,
+:mod:`.parse`), resolve the model (404 listing valid names) and the key's permission, translate,
+check the prompt against the model's context window (400 ``prompt is too long: N tokens > M
+maximum``), take the key's permit (429), then make the attempts over the model's endpoints
+(:mod:`.upstream`, retrying only while nothing was sent) and finish the answer (:mod:`.finish`),
+counting tokens, times and overhead (:mod:`.accounting`).
+
+Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.upstream`
+(targets, attempts, spans), :mod:`.finish` (JSON and stream answers), :mod:`.accounting` (the
+per-request record: metrics, access log, calibrator feed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from app.anthropic.models import CountTokensRequest, MessagesRequest
+from app.catalog import Catalog, Resolved
+from app.config import GatewayConfig
+from app.errors import PermissionDenied, prompt_too_long
+from app.oci.client import OciClient
+from app.security.keys import ClientKey
+from app.security.limits import Limiter
+from app.service.accounting import Accounting, Call, new_request_id
+from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
+from app.service.parse import parse
+from app.service.upstream import attempt_upstream
+from app.translate.common import mint_id
+from app.translate.to_oci import to_oci
+from app.translate.tokens import Calibrator, raw_estimate
+
+__all__ = ["Accounting", "Call", "MessagesService", "StreamBody"]
+
+
+class MessagesService:
+    """Process-wide state built in the lifespan: config, catalog, OCI client, limits, and the
+    open streams; one instance serves every request."""
+
+    def __init__(
+        self, config: GatewayConfig, client: OciClient, limiter: Limiter, region: str | None
+    ) -> None:
+        self.config = config
+        self.catalog = Catalog(config)
+        self.client = client
+        self.limiter = limiter
+        self.calibrator = Calibrator()
+        self.region = region or config.oci.region or ""
+        self.streams = OpenStreams()
+
+    @property
+    def stream_tasks(self) -> set[asyncio.Task[Any]]:
+        return self.streams.tasks
+
+    def abort_streams(self) -> None:
+        """End every open stream with ``event: error`` (the drain period is over)."""
+        self.streams.abort()
+
+    def swap_config(self, config: GatewayConfig) -> None:
+        """Use a new config for new requests; in-flight ones keep the objects they hold."""
+        self.config = config
+        self.catalog = Catalog(config)
+        self.region = config.oci.region or self.region
+
+    def accounting(self, route: str) -> Accounting:
+        """The record of one request on ``route``, opened as it arrives (``async with``)."""
+        return Accounting(Call(new_request_id(), route, time.perf_counter()))
+
+    def resolve(self, model: str, key: ClientKey | None) -> Resolved:
+        resolved = self.catalog.resolve(model)
+        if key is not None and not key.allows(resolved.name):
+            raise PermissionDenied(f"API key {key.id!r} may not use model {resolved.name!r}")
+        return resolved
+
+    def count_tokens(self, body: bytes, key: ClientKey | None, call: Call) -> int:
+        config = self.config
+        req = parse(body, CountTokensRequest, config.server)
+        resolved = call.resolved = self.resolve(req.model, key)
+        oci = to_oci(req, resolved, config.oci.compartment_id)
+        return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
+
+    async def messages(self, body: bytes, key: ClientKey | None, call: Call) -> bytes | StreamBody:
+        config = self.config  # one config for the whole request, even across a reload
+        req = parse(body, MessagesRequest, config.server)
+        resolved = call.resolved = self.resolve(req.model, key)
+        call.stream = req.stream
+        oci = to_oci(req, resolved, config.oci.compartment_id)
+        raw = raw_estimate(oci.body)
+        estimate = self.calibrator.estimate(resolved.name, raw)
+        window = resolved.spec.context_window
+        if estimate > window:
+            raise prompt_too_long(estimate, window)
+        permit = await self.limiter.acquire(key, stream=req.stream)
+        try:
+            attempt = await attempt_upstream(
+                self.client, config, self.region, oci, resolved, call, estimate=estimate
+            )
+        except BaseException:
+            permit.release()
+            raise
+        reply = Reply(
+            attempt=attempt,
+            oci=oci,
+            resolved=resolved,
+            config=config,
+            calibrator=self.calibrator,
+            permit=permit,
+            model=req.model,
+            message_id=mint_id("msg_"),
+            estimate=estimate,
+            raw=raw,
+        )
+        if req.stream:
+            return StreamBody(reply, call, self.streams)
+        try:
+            return json_answer(reply, call)
+        finally:
+            permit.release()

@@ -1,0 +1,206 @@
+"""Upstream attempts: where a model is served, and the loop of attempts until one answers.
+
+Contract: :func:`attempt_upstream` sends one translated request to the model's targets
+(:func:`targets`: the primary endpoint, then its failovers) following
+:class:`~app.oci.retry.RetryPolicy`, and returns the :class:`Attempt` that OCI answered. A
+non-streaming answer is read to its end *inside* the attempt, so a body cut off mid-way is
+retried like any other failure; nothing has reached the client before this returns. It raises
+the last :class:`~app.oci.errors.UpstreamError` when the attempts are spent, or at once for a
+failure no retry can fix (OCI's context overflow comes back as the ``prompt is too long`` 400).
+
+Each attempt is a ``chat {model}`` span with an ``opc-request-id`` of its own, ended exactly once
+by :meth:`Attempt.end` (with the attempt's ``gen_ai.client.operation.duration``); failed
+attempts also count in ``gateway_upstream_errors_total``, retries and failovers in theirs. The
+call records the attempts, the last OCI request id, and the time spent waiting for OCI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from opentelemetry.trace import Span
+
+from app.catalog import Resolved
+from app.config import GatewayConfig
+from app.errors import UpstreamKind
+from app.observability import metrics as m
+from app.observability import tracing
+from app.oci.client import OciClient, UpstreamAnswer
+from app.oci.errors import UpstreamError, context_error
+from app.oci.retry import RetryPolicy
+from app.service.accounting import Call, gen_ai_labels
+from app.translate.request import OciRequest
+
+log = logging.getLogger("app.service")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place a model can be served from: base URL + serving mode + label for spans."""
+
+    base_url: str
+    serving: dict[str, str]
+    region: str
+
+
+def targets(config: GatewayConfig, resolved: Resolved, region: str) -> list[Target]:
+    """The model's places in failover order (:meth:`ModelSpec.targets`), with their URLs."""
+    default = region or "custom-endpoint"
+    return [
+        Target(config.base_url(t.region, t.endpoint), t.serving_mode, t.label(default))
+        for t in resolved.spec.targets()
+    ]
+
+
+class Attempt:
+    """One attempt at OCI: its span and clock and, once OCI answered, the answer."""
+
+    __slots__ = ("_ended", "answer", "labels", "opc_request_id", "result", "span", "t_sent")
+
+    def __init__(self, span: Span, labels: tuple[str, str, str, str], opc_request_id: str) -> None:
+        self.span = span
+        self.labels = labels
+        self.opc_request_id = opc_request_id
+        self.t_sent = time.perf_counter()
+        self.answer: UpstreamAnswer | None = None
+        #: the whole JSON answer of a non-streaming request
+        self.result: dict[str, Any] | None = None
+        self._ended = False
+
+    def end(
+        self,
+        error: str | None = None,
+        *,
+        opc_request_id: str | None = None,
+        response_id: str | None = None,
+        finish_reason: str | None = None,
+        usage: dict[str, int] | None = None,
+        time_to_first_chunk: float | None = None,
+    ) -> None:
+        """End the span and time the operation, once; ``error`` (a kind) marks it failed."""
+        if self._ended:
+            return
+        self._ended = True
+        label = m.error_label(error) if error else ""
+        m.OPERATION_DURATION.labels(*self.labels, label).observe(time.perf_counter() - self.t_sent)
+        tracing.end_chat_span(
+            self.span,
+            opc_request_id=opc_request_id or self.opc_request_id,
+            response_id=response_id,
+            finish_reason=finish_reason,
+            input_tokens=usage.get("input_tokens") if usage else None,
+            output_tokens=usage.get("output_tokens") if usage else None,
+            time_to_first_chunk=time_to_first_chunk,
+            error_type=label or None,
+        )
+
+
+async def attempt_upstream(
+    client: OciClient,
+    config: GatewayConfig,
+    region: str,
+    oci: OciRequest,
+    resolved: Resolved,
+    call: Call,
+    *,
+    estimate: int,
+) -> Attempt:
+    """Attempts over the targets until one answers; see the module docstring."""
+    policy = RetryPolicy.from_config(config.oci.retries)
+    places = targets(config, resolved, region)
+    spec = resolved.spec
+    labels = gen_ai_labels(resolved)
+    idle = config.oci.timeouts.idle
+    bodies: dict[int, bytes] = {}
+    ti = 0
+    attempt = 0
+    while True:
+        target = places[ti]
+        body = bodies.get(ti)
+        if body is None:
+            # the translation is never edited in place: each target gets its own serving mode
+            body = bodies[ti] = orjson.dumps({**oci.body, "servingMode": target.serving})
+        call.attempts = attempt + 1
+        opc_id = uuid.uuid4().hex.upper()
+        call.opc_request_id = opc_id
+        span = tracing.chat_span(
+            model=resolved.name,
+            oci_model=spec.oci_model,
+            requested=resolved.requested,
+            max_tokens=oci.max_tokens,
+            temperature=oci.temperature,
+            top_p=oci.top_p,
+            region=target.region,
+            api_format=spec.format,
+            serving_mode=target.serving["servingType"],
+            key_id=call.key_id,
+            attempt=attempt + 1,
+            stream=oci.stream,
+        )
+        if config.observability.record_content:
+            tracing.record_content(span, "gen_ai.input.messages", _prompt_json(oci.body))
+        now = Attempt(span, labels, opc_id)
+        try:
+            now.answer = answer = await client.open(
+                target.base_url, body, opc_id, stream=oci.stream
+            )
+            now.opc_request_id = call.opc_request_id = answer.opc_request_id
+            if not oci.stream:
+                try:
+                    now.result = await answer.json(idle=idle)
+                finally:
+                    answer.close()  # a no-op once the body was read to its end
+        except UpstreamError as err:
+            call.upstream_wait += time.perf_counter() - now.t_sent
+            kind = m.error_label(err.upstream_kind)
+            opc = err.opc_request_id or now.opc_request_id
+            now.end(kind, opc_request_id=opc)
+            m.UPSTREAM_ERRORS.labels(resolved.name, spec.oci_model, kind).inc()
+            log.warning(
+                "upstream attempt failed",
+                extra={
+                    "request_id": call.request_id,
+                    "attempt": attempt + 1,
+                    "error_type": kind,
+                    "upstream_status": err.upstream_status,
+                    "opc_request_id": opc,
+                    "region": target.region,
+                },
+            )
+            if err.upstream_kind == UpstreamKind.CONTEXT_OVERFLOW:
+                raise context_error(err, estimate, spec.context_window) from None
+            step = policy.after(attempt, ti, len(places), err)
+            if step is None:
+                raise
+            m.UPSTREAM_RETRIES.labels(resolved.name, kind).inc()
+            if step.failover:
+                m.UPSTREAM_FAILOVERS.labels(resolved.name).inc()
+            ti = step.target
+            attempt += 1
+            if step.delay:
+                await asyncio.sleep(step.delay)
+                call.upstream_wait += step.delay  # waiting because of OCI, not gateway time
+            continue
+        except BaseException as exc:  # client gone, shutdown, or a bug: the span ends here too
+            call.upstream_wait += time.perf_counter() - now.t_sent
+            if now.answer is not None:
+                now.answer.close()
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            now.end(UpstreamKind.CANCELLED if cancelled else UpstreamKind.OTHER)
+            raise
+        call.upstream_wait += time.perf_counter() - now.t_sent
+        return now
+
+
+_PROMPT_KEYS = ("messages", "chatHistory", "message", "preambleOverride", "toolResults")
+
+
+def _prompt_json(body: dict[str, Any]) -> str:
+    chat = body.get("chatRequest") or {}
+    return orjson.dumps({k: chat[k] for k in _PROMPT_KEYS if k in chat}).decode()
