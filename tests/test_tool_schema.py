@@ -18,8 +18,9 @@ import pytest
 from app.anthropic.models import MessagesRequest
 from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
+from app.translate.cohere_params import cohere_parameter_definitions
 from app.translate.to_oci import to_oci
-from app.translate.tool_schema import SchemaError, cohere_parameter_definitions, sanitize_schema
+from app.translate.tool_schema import SchemaError, sanitize_schema
 from emulator.errors import OCIError
 from emulator.validate import (
     COHERE_PARAMETER_TYPES,

@@ -27,6 +27,7 @@ from app.anthropic.models import (
 from app.catalog import Resolved
 from app.errors import InvalidRequest
 from app.translate import content as c
+from app.translate.cohere_params import cohere_parameter_definitions
 from app.translate.request import (
     AnthropicRequest,
     OciRequest,
@@ -36,7 +37,6 @@ from app.translate.request import (
     structured_output,
     tool_schema,
 )
-from app.translate.tool_schema import cohere_parameter_definitions
 
 
 def to_oci_cohere(req: AnthropicRequest, resolved: Resolved, compartment_id: str) -> OciRequest:

@@ -16,7 +16,7 @@ Contract: :func:`sanitize_schema` returns a new schema (the input is not modifie
   ``title`` and formats other than ``date-time``/``enum``/``float``/``double``/``int32``/
   ``int64``),
 while keeping types, properties, required, enums, descriptions, defaults and formats.
-:func:`cohere_parameter_definitions` flattens a schema to COHERE v1 ``parameterDefinitions``.
+:mod:`app.translate.cohere_params` flattens the result to COHERE v1 ``parameterDefinitions``.
 
 A keyword the sanitiser interprets that has the wrong JSON type (``required`` that is not an
 array of strings, ``properties`` that is not an object of schemas, ``items``/``anyOf``/``allOf``/
@@ -34,8 +34,6 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import unquote
-
-import orjson
 
 _ALWAYS_DROP = frozenset(
     {
@@ -378,33 +376,3 @@ def _collapse_union(node: dict[str, Any]) -> dict[str, Any]:
             merged["description"] = f"{desc} {note}" if desc else note
         return merged
     return node
-
-
-_COHERE_TYPES = {
-    "string": "str",
-    "integer": "int",
-    "number": "float",
-    "boolean": "bool",
-    "array": "list",
-    "object": "dict",
-}
-
-
-def cohere_parameter_definitions(schema: dict[str, Any] | None) -> dict[str, Any]:
-    """Flat COHERE v1 parameters (Python type names; ``List`` capitalised gives OCI a 500)."""
-    clean = sanitize_schema(schema)
-    required = set(clean.get("required", []))
-    params: dict[str, Any] = {}
-    for name, prop in clean.get("properties", {}).items():
-        jtype = prop.get("type", "string")
-        ctype = _COHERE_TYPES.get(jtype if isinstance(jtype, str) else "string", "str")
-        desc = prop.get("description") or ""
-        if ctype in ("list", "dict") or "enum" in prop:
-            # nested structure cannot be expressed in v1 definitions: describe it instead
-            shape = {k: v for k, v in prop.items() if k != "description"}
-            desc = (desc + " JSON schema: " + orjson.dumps(shape).decode()[:2000]).strip()
-        entry: dict[str, Any] = {"type": ctype, "isRequired": name in required}
-        if desc:
-            entry["description"] = desc
-        params[name] = entry
-    return params
