@@ -404,14 +404,15 @@ GEMINI_PAIRING = ("Please ensure that the number of function response parts is e
 _MEDIA_TYPES = ("DOCUMENT", "VIDEO", "AUDIO")
 
 
-def _check_media(model: ModelInfo, messages: list[dict], image_type: str) -> None:
+def _check_media(model: ModelInfo, messages: list[dict], image_type: str,
+                 media_types: tuple[str, ...] = _MEDIA_TYPES) -> None:
     for i, message in enumerate(messages):
         for j, part in enumerate(message.get("content") or []):
             kind = part.get("type")
             path = f"chatRequest.messages[{i}].content[{j}]"
             if kind == image_type and not model.vision:
                 _fail(path, f"model {model.model_id} does not support image input")
-            if kind in _MEDIA_TYPES and not model.documents:
+            if kind in media_types and not model.documents:
                 _fail(path, f"model {model.model_id} does not support {kind} input")
 
 
@@ -505,7 +506,7 @@ def check_model_rules(model: ModelInfo, chat_request: dict) -> None:
         _check_cohere_tool_turns(chat_request)
         return
     if api_format == "COHEREV2":
-        _check_media(model, messages, "IMAGE_URL")
+        _check_media(model, messages, "IMAGE_URL", ())  # V2 DOCUMENT = Cohere's own documents
         _check_cohere_v2(chat_request)
         return
     _check_media(model, messages, "IMAGE")
