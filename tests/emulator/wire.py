@@ -56,6 +56,13 @@ def signed_headers(signer: Any, url: str, body: bytes,
     return target.headers
 
 
+def signed_get_headers(signer: Any, url: str) -> dict[str, str]:
+    """What the SDK signs for a GET: date, (request-target) with the query, host."""
+    target = SignTarget("GET", url, {"accept": "application/json"}, b"")
+    signer(target)
+    return target.headers
+
+
 @dataclass
 class Result:
     status: int
