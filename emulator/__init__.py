@@ -1,4 +1,4 @@
-"""OCI Generative AI inference emulator (``POST /20231130/actions/chat``).
+"""OCI Generative AI emulator: inference (``POST /20231130/actions/chat``) and ListModels.
 
 The demo upstream of ``docker compose up`` and the upstream of the tests, the benchmark and the
 soak script: it speaks the real wire protocol, verifies request signatures and reproduces the
@@ -13,11 +13,13 @@ real service's known rejections (emulator/README.md). Run it with ``python -m em
         ...  # point the gateway at fake.url with key.config_path
         assert fake.requests[-1].body["chatRequest"]["isStream"]
 
-See ``server`` (HTTP surface), ``scenario`` (scripting), ``streams`` (event shapes) and
-``tokens`` (the deterministic token count).
+See ``server`` (HTTP surface), ``catalog`` (per-model facts and rules), ``validate`` (the
+rejections), ``scenario`` (scripting), ``streams`` (event shapes), ``tokens`` (the
+deterministic token count), ``management`` (ListModels) and ``cassettes`` (``--replay``).
 """
 
-from .catalog import Catalog, ModelInfo
+from .cassettes import Cassette, CassetteError, CassetteLibrary
+from .catalog import Catalog, ModelInfo, model_info
 from .keys import TestKey, make_test_key
 from .records import RecordedRequest
 from .scenario import (
@@ -29,11 +31,15 @@ from .scenario import (
     parse_inline_marker,
     tool_call,
 )
-from .server import CHAT_PATH, FakeOCI
+from .server import CHAT_PATH, MODELS_PATH, FakeOCI
 from .tokens import ceil4, completion_tokens, prompt_tokens
 
 __all__ = [
     "CHAT_PATH",
+    "MODELS_PATH",
+    "Cassette",
+    "CassetteError",
+    "CassetteLibrary",
     "Catalog",
     "FakeOCI",
     "ModelInfo",
@@ -47,6 +53,7 @@ __all__ = [
     "error_scenario",
     "inline_marker",
     "make_test_key",
+    "model_info",
     "parse_inline_marker",
     "prompt_tokens",
     "tool_call",

@@ -5,10 +5,13 @@ Usage (``oci-emulator`` is the installed console script; ``python -m emulator`` 
     oci-emulator --host 127.0.0.1 --port 9999 --no-verify
     oci-emulator --port 9999 --public-key /keys/public.pem [--key-id ID]
     python -m emulator --port 0 --default-delay-between 0.02
+    oci-emulator --no-verify --replay tests/cassettes/run-1   # recorded exchanges only
 
 Prints ``oci-emulator listening on http://HOST:PORT`` once bound (``--port 0`` picks a free
 port), then one line per request unless ``--quiet``. Script it over HTTP (``/_fake/*``) or
-with inline ``[[scenario:{json}]]`` markers; see emulator/README.md. SIGTERM or SIGINT stops it.
+with inline ``[[scenario:{json}]]`` markers; see emulator/README.md. ``--replay DIR`` answers
+from the cassette files in DIR instead (format: emulator/cassettes.py, emulator/README.md).
+SIGTERM or SIGINT stops it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import resource
 import signal
 from pathlib import Path
 
+from .cassettes import CassetteError, CassetteLibrary
 from .server import FakeOCI
 
 
@@ -36,9 +40,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--default-delay-between", type=float, default=0.0,
                         help="seconds between stream events when a scenario sets none")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument("--replay", type=Path, metavar="DIR",
+                        help="answer from the recorded exchanges (cassettes) in DIR")
     args = parser.parse_args(argv)
     if not args.no_verify and args.public_key is None:
         parser.error("give --public-key PATH or --no-verify")
+    args.cassettes = None
+    if args.replay is not None:
+        try:
+            args.cassettes = CassetteLibrary.load(args.replay)
+        except CassetteError as exc:
+            parser.error(f"--replay: {exc}")
     return args
 
 
@@ -60,12 +72,15 @@ def build(args: argparse.Namespace) -> FakeOCI:
         port=args.port,
         default_delay_between=args.default_delay_between,
         log_requests=not args.quiet,
+        replay=args.cassettes,
     )
 
 
 async def _serve(fake: FakeOCI) -> None:
     await fake.start_async()
     print(f"oci-emulator listening on {fake.url}", flush=True)
+    if fake.replay is not None:
+        print(f"replaying {len(fake.replay)} cassette(s)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

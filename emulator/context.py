@@ -4,10 +4,11 @@ Contract: ``build_context(body, model)`` turns a validated ChatDetails body and 
 ``ModelInfo`` into a ``ChatContext``: api format, stream flags, and the *last user text*
 used for default answers, ``Scenario.match`` routing and inline ``[[scenario:...]]`` markers.
 
-Last user text: GENERIC — the TEXT parts of the last USER message joined by a space;
-COHERE — the request's ``message``. ``fresh_user_turn`` is true when the request ends with
-that user turn (GENERIC: last message is USER; COHERE: no ``toolResults``), so an inline
-marker does not fire again on the follow-up request that carries tool results.
+Last user text: GENERIC and COHEREV2 — the TEXT parts of the last USER message joined by a
+space; COHERE — the request's ``message``. ``fresh_user_turn`` is true when the request ends
+with that user turn (GENERIC/COHEREV2: last message is USER; COHERE: no ``toolResults``), so an
+inline marker does not fire again on the follow-up request that carries tool results.
+``serving_type`` is ``ON_DEMAND`` or ``DEDICATED`` (the on-demand output cap depends on it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ChatContext:
     include_usage: bool
     last_user_text: str
     fresh_user_turn: bool
+    serving_type: str = "ON_DEMAND"
 
     @property
     def model_id(self) -> str:
@@ -63,4 +65,5 @@ def build_context(body: dict[str, Any], model: ModelInfo) -> ChatContext:
         include_usage=bool(stream_options.get("isIncludeUsage")),
         last_user_text=text,
         fresh_user_turn=fresh,
+        serving_type=(body.get("servingMode") or {}).get("servingType", "ON_DEMAND"),
     )

@@ -3,11 +3,15 @@
 Contract: ``json_body(answer, ctx)`` returns the ChatResult dict OCI sends with
 ``content-type: application/json``: GENERIC ``chatResponse`` with one choice (message
 content / toolCalls / reasoningContent, finishReason) and a detailed ``usage``; COHERE
-``chatResponse`` with text, chatHistory, finishReason, toolCalls and usage.
+``chatResponse`` with text, chatHistory, finishReason, toolCalls and usage; COHEREV2
+``chatResponse`` (CohereChatResponseV2) with ``id``, ``message`` (role ASSISTANT; ``content``
+THINKING then TEXT parts, ``toolPlan``, ``toolCalls`` ``[{id, type: FUNCTION, function: {name,
+arguments}}]``), ``finishReason`` (COMPLETE|STOP_SEQUENCE|MAX_TOKENS|TOOL_CALL|...) and usage.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +63,32 @@ def cohere_response(answer: Answer, ctx: ChatContext) -> dict[str, Any]:
     return body
 
 
+def v2_tool_call(call: Any) -> dict[str, Any]:
+    return {"id": call.id, "type": "FUNCTION",
+            "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def cohere_v2_response(answer: Answer) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if answer.reasoning:
+        content.append({"type": "THINKING", "thinking": answer.reasoning})
+    if answer.text or not (answer.tool_calls or answer.reasoning):
+        content.append({"type": "TEXT", "text": answer.text})
+    message: dict[str, Any] = {"role": "ASSISTANT", "content": content}
+    if answer.tool_plan:
+        message["toolPlan"] = answer.tool_plan
+    if answer.tool_calls:
+        message["toolCalls"] = [v2_tool_call(c) for c in answer.tool_calls]
+    return {"apiFormat": "COHEREV2", "id": str(uuid.uuid4()), "message": message,
+            "finishReason": answer.cohere_v2_finish_reason, "usage": answer.usage(detailed=False)}
+
+
 def json_body(answer: Answer, ctx: ChatContext) -> dict[str, Any]:
-    chat_response = (cohere_response(answer, ctx) if answer.style == "cohere"
-                     else generic_response(answer))
+    if answer.style == "cohere":
+        chat_response = cohere_response(answer, ctx)
+    elif answer.style == "coherev2":
+        chat_response = cohere_v2_response(answer)
+    else:
+        chat_response = generic_response(answer)
     return {"modelId": answer.model_id, "modelVersion": answer.model_version,
             "chatResponse": chat_response}

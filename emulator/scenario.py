@@ -10,13 +10,18 @@ Field meanings (all optional):
 * ``text`` — answer text; ``None`` means "Hello from <modelId>: <first 40 chars of the last
   user text>" (or ``""`` when the scenario has tool calls). ``chunks`` — number of stream
   events the text is split into (default: word-sized pieces).
-* ``reasoning`` — reasoningContent, streamed before the text in several deltas (GENERIC only).
+* ``reasoning`` — GENERIC: reasoningContent, streamed before the text in several deltas;
+  COHEREV2: THINKING content (ignored for COHERE v1, which has no reasoning output).
+* ``tool_plan`` — COHEREV2 only: the assistant message's ``toolPlan`` (ignored elsewhere).
 * ``tool_calls`` — ``[{"name", "arguments" (JSON string; a dict is serialised), "id"?}]``.
 * ``finish_reason`` — default ``tool_calls`` with tool calls else ``stop``; COHERE maps
-  stop/tool_calls → COMPLETE and length → MAX_TOKENS, anything else is upper-cased.
+  stop/tool_calls → COMPLETE and length → MAX_TOKENS, COHEREV2 stop → COMPLETE (STOP_SEQUENCE
+  with ``stop_sequence_hit``), tool_calls → TOOL_CALL, length → MAX_TOKENS; anything else is
+  upper-cased. An ON_DEMAND answer longer than the model's on-demand output cap is cut there
+  and finishes ``length`` whatever the scenario says (catalog ``on_demand_output_cap``).
 * ``usage`` — OCI usage object used verbatim instead of the computed one (tokens.py).
 * ``include_usage_event`` — GENERIC: send the usage event when the request asked
-  ``streamOptions.isIncludeUsage``; COHERE: put ``usage`` in the terminal event.
+  ``streamOptions.isIncludeUsage``; COHERE/COHEREV2: put ``usage`` in the terminal event.
 * ``style`` — override the GENERIC streaming style (llama|openai|grok|gemini).
 * ``error`` — ``{"status", "code"?, "message"?, "headers"?}``: answer that HTTP error.
 * ``delay_before`` / ``delay_first_chunk`` / ``delay_between`` — seconds before the response
@@ -94,6 +99,7 @@ class Scenario:
     stop_sequence_hit: str | None = None
     split_reads: bool = False
     single_newline: bool = False
+    tool_plan: str | None = None
 
     def __post_init__(self) -> None:
         self.tool_calls = [

@@ -5,10 +5,20 @@ Contract:
 * ``POST /20231130/actions/chat`` — verifies the request signature (unless disabled),
   validates the ChatDetails body, resolves the model (404 if unknown), applies per-model
   rules, then answers with the next queued ``Scenario`` (or an inline ``[[scenario:...]]``
-  marker, or the default answer) as SSE (``isStream: true``) or JSON.
+  marker, or the default answer) as SSE (``isStream: true``) or JSON. Answers about a
+  deprecated model carry ``model-retirement-info``; an answer cut by the on-demand output cap
+  carries the debugging header ``x-fake-oci-output-capped: <cap>``.
+* ``GET /20231130/models`` and ``GET /20231130/models/{id}`` — the management API's ListModels
+  and GetModel (``management.py``), signed like inference. Real OCI serves them on
+  ``generativeai.<region>...`` rather than ``inference.generativeai.<region>...``; the emulator
+  is one server and serves both on its one port.
 * Any other path → 404 in OCI's error shape (after authentication).
 * ``/_fake/*`` — unauthenticated control API: ``POST|DELETE /_fake/scenarios``,
-  ``GET|DELETE /_fake/requests``, ``PUT|DELETE /_fake/default``, ``GET /_fake/health``.
+  ``GET|DELETE /_fake/requests``, ``PUT|DELETE /_fake/default``, ``GET /_fake/health``,
+  ``GET /_fake/models`` (the catalog with every rule flag and the on-demand output caps).
+* Replay mode (``replay=`` a cassette folder or ``CassetteLibrary``; ``cassettes.py``): every
+  OCI-API request (after the signature check) is answered from the recorded exchange that
+  matches it, without validation or scenarios; no match → ``404 CassetteNotFound``.
 
 Runs on its own event loop in a background thread (``start``/``stop`` or ``with``), or on
 the caller's loop (``await start_async()``), e.g. when started by ``python -m emulator``.
@@ -24,16 +34,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from .answer import Answer, resolve_answer
+from .cassettes import CassetteLibrary
 from .catalog import Catalog
 from .context import ChatContext, build_context
 from .errors import OCIError, bad_request, error_response, make_request_id, model_not_found
 from .errors import response_for as error_for
 from .jsonutil import dumps, loads
+from .management import MODELS_PATH, get_model, list_models
 from .records import RecordedRequest, RequestLog, now
 from .responses import json_body
 from .scenario import Scenario, ScenarioQueue, coerce, parse_inline_marker
@@ -70,10 +84,12 @@ class FakeOCI:
         log_requests: bool = False,
         max_recorded: int = 50_000,
         catalog: Catalog | None = None,
+        replay: CassetteLibrary | Path | None = None,
     ) -> None:
         self.verify_signatures = verify_signatures
         self.verifier = SignatureVerifier(public_keys, accept_any_key_pem)
         self.catalog = catalog or Catalog()
+        self.replay = CassetteLibrary.load(replay) if isinstance(replay, Path) else replay
         self.host = host
         self.port = port
         self.default_delay_between = default_delay_between
@@ -152,7 +168,13 @@ class FakeOCI:
         router.add_post("/_fake/default", self._ctl_set_default)
         router.add_delete("/_fake/default", self._ctl_clear_default)
         router.add_get("/_fake/health", self._ctl_health)
+        router.add_get("/_fake/models", self._ctl_models)
+        if self.replay is not None:
+            router.add_route("*", "/{tail:.*}", self._replay)
+            return app
         router.add_post(CHAT_PATH, self._chat)
+        router.add_get(MODELS_PATH, self._list_models)
+        router.add_get(MODELS_PATH + "/{model_id}", self._get_model)
         router.add_route("*", "/{tail:.*}", self._other)
         return app
 
@@ -253,6 +275,63 @@ class FakeOCI:
             return self._fail(record, exc)
         return self._fail(record, OCIError(404, *NOT_FOUND_BODY))
 
+    def _ok_json(self, record: RecordedRequest, data: Any,
+                 headers: dict[str, str] | None = None) -> web.Response:
+        record.status = 200
+        record.completed_at = now()
+        self._log_line(record)
+        return web.Response(body=dumps(data), content_type="application/json", headers={
+            "opc-request-id": str(record.opc_request_id), **(headers or {})})
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        record, raw = await self._record(request)
+        try:
+            self._authenticate(request, raw)
+            collection, next_page = list_models(self.catalog, parse_qs(request.query_string))
+        except OCIError as exc:
+            return self._fail(record, exc)
+        return self._ok_json(record, collection,
+                             {"opc-next-page": next_page} if next_page else None)
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        record, raw = await self._record(request)
+        try:
+            self._authenticate(request, raw)
+            model = get_model(self.catalog, request.match_info["model_id"])
+        except OCIError as exc:
+            return self._fail(record, exc)
+        return self._ok_json(record, model)
+
+    async def _replay(self, request: web.Request) -> web.StreamResponse:
+        assert self.replay is not None
+        record, raw = await self._record(request)
+        try:
+            self._authenticate(request, raw)
+        except OCIError as exc:
+            return self._fail(record, exc)
+        cassette = self.replay.take(request.method, request.raw_path, record.body)
+        if cassette is None:
+            return self._fail(record, OCIError(404, "CassetteNotFound", self.replay.miss_message(
+                request.method, request.raw_path, record.body), {"x-fake-oci-replay": "miss"}))
+        headers = {**cassette.reply_headers(), "opc-request-id": str(record.opc_request_id),
+                   "x-fake-oci-replay": cassette.name}
+        record.status = cassette.status
+        if cassette.events is None:
+            record.completed_at = now()
+            self._log_line(record)
+            return web.Response(status=cassette.status, body=dumps(cassette.response_body),
+                                headers=headers)
+        resp = web.StreamResponse(status=cassette.status, headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for index, data in enumerate(cassette.events):
+            await resp.write(b"data: " + data.encode("utf-8") + b"\n\n")
+            record.events_sent = index + 1
+        record.completed_at = now()
+        await resp.write_eof()
+        self._log_line(record)
+        return resp
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         record, raw = await self._record(request)
         try:
@@ -306,10 +385,23 @@ class FakeOCI:
             return await self._stream(request, record, ctx, scenario, answer)
         return await self._json(request, record, ctx, scenario, answer)
 
+    @staticmethod
+    def _answer_headers(ctx: ChatContext, answer: Answer) -> dict[str, str]:
+        headers = {}
+        # OCI release note 2025-07-10: after a model is deprecated, "any inference call to that
+        # model includes another response header called model-retirement-info".
+        retirement = ctx.model.retirement_info(ctx.serving_type)
+        if retirement is not None:
+            headers["model-retirement-info"] = retirement
+        if answer.capped_at is not None:
+            headers["x-fake-oci-output-capped"] = str(answer.capped_at)
+        return headers
+
     async def _json(self, request: web.Request, record: RecordedRequest, ctx: ChatContext,
                     scenario: Scenario, answer: Answer) -> web.StreamResponse:
         body = dumps(json_body(answer, ctx))
-        headers = {"Content-Type": "application/json", "opc-request-id": str(record.opc_request_id)}
+        headers = {"Content-Type": "application/json", "opc-request-id": str(record.opc_request_id),
+                   **self._answer_headers(ctx, answer)}
         if scenario.drop_after is None:
             record.status = 200
             record.completed_at = now()
@@ -325,7 +417,8 @@ class FakeOCI:
     async def _stream(self, request: web.Request, record: RecordedRequest, ctx: ChatContext,
                       scenario: Scenario, answer: Answer) -> web.StreamResponse:
         resp = web.StreamResponse(status=200, headers={
-            "Content-Type": "text/event-stream", "opc-request-id": str(record.opc_request_id)})
+            "Content-Type": "text/event-stream", "opc-request-id": str(record.opc_request_id),
+            **self._answer_headers(ctx, answer)})
         resp.enable_chunked_encoding()
         frames = render_stream(answer, ctx, scenario.single_newline)
         delay = (scenario.delay_between if scenario.delay_between is not None
@@ -413,10 +506,14 @@ class FakeOCI:
         self.set_default(None)
         return _json({"default": None})
 
+    async def _ctl_models(self, request: web.Request) -> web.Response:
+        return _json({"models": [m.describe() for m in self.catalog.models.values()],
+                      "endpoints": dict(self.catalog.endpoints)})
+
     async def _ctl_health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok", "pending": self.pending, "requests": len(self._log),
                       "activeStreams": self.active_streams,
                       "connectionsClosed": self.connections_closed})
 
 
-__all__ = ["CHAT_PATH", "FakeOCI", "error_response"]
+__all__ = ["CHAT_PATH", "MODELS_PATH", "FakeOCI", "error_response"]

@@ -19,6 +19,13 @@ a ``pad`` field of random ``a``s. Per style:
   the finish event carries the last real text piece; no [DONE].
 * cohere — ``{"apiFormat":"COHERE","text":...}`` deltas, one toolCalls event, terminal event
   with finishReason, chatHistory, the full text, toolCalls and usage; no [DONE].
+* coherev2 — ``{"apiFormat":"COHEREV2","message":{"role":"ASSISTANT",...}}`` deltas:
+  ``content:[{"type":"THINKING","thinking"}]`` first, then ``toolPlan`` pieces, then
+  ``content:[{"type":"TEXT","text"}]``; each tool call as a start event ``toolCalls:[{id,
+  type:"FUNCTION", function:{name, arguments:""}}]`` followed by id-less ``function.arguments``
+  fragments (Cohere's own v2 tool-call-start/-delta pattern; unverified on OCI); terminal
+  ``{"apiFormat":"COHEREV2","message":{"role":"ASSISTANT"},"finishReason":...}`` with usage
+  (langchain-oracle b1dda22 tests); no [DONE].
 
 GENERIC streams get a ``{"usage": ...}`` event after the finish event only when the request
 set ``streamOptions.isIncludeUsage`` (and the scenario did not turn it off).
@@ -34,7 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .answer import Answer, ToolCallOut, split_fragments
+from .answer import Answer, ToolCallOut, split_fragments, split_pieces
 from .cohere_history import answer_history
 from .context import ChatContext
 from .jsonutil import dumps
@@ -151,6 +158,28 @@ def cohere_events(answer: Answer, ctx: ChatContext) -> list[Event]:
     return events
 
 
+def _v2_event(**message: Any) -> Event:
+    return {"apiFormat": "COHEREV2", "message": _message(**message)}
+
+
+def cohere_v2_events(answer: Answer) -> list[Event]:
+    events = [_v2_event(content=[{"type": "THINKING", "thinking": p}])
+              for p in answer.reasoning_pieces]
+    events.extend(_v2_event(toolPlan=p) for p in split_pieces(answer.tool_plan))
+    events.extend(_v2_event(content=[{"type": "TEXT", "text": p}]) for p in answer.text_pieces)
+    for call in answer.tool_calls:
+        events.append(_v2_event(toolCalls=[{"id": call.id, "type": "FUNCTION", "function": {
+            "name": call.name, "arguments": ""}}]))
+        events.extend(_v2_event(toolCalls=[{"type": "FUNCTION", "function": {"arguments": p}}])
+                      for p in split_fragments(call.arguments))
+    terminal: Event = {"apiFormat": "COHEREV2", "message": _message(),
+                       "finishReason": answer.cohere_v2_finish_reason}
+    if answer.include_usage_event:
+        terminal["usage"] = answer.usage(detailed=False)
+    events.append(terminal)
+    return events
+
+
 _GENERIC_BUILDERS: dict[str, Callable[[Answer], list[Event]]] = {
     "llama": llama_events, "openai": openai_events, "grok": grok_events,
     "gemini": gemini_events,
@@ -161,6 +190,8 @@ def stream_events(answer: Answer, ctx: ChatContext) -> tuple[list[Event], bool]:
     """JSON events of the stream and whether it ends with ``data: [DONE]``."""
     if answer.style == "cohere":
         return cohere_events(answer, ctx), False
+    if answer.style == "coherev2":
+        return cohere_v2_events(answer), False
     events = _GENERIC_BUILDERS[answer.style](answer)
     if ctx.include_usage and answer.include_usage_event:
         events.append({"usage": answer.usage(detailed=answer.style != "llama")})

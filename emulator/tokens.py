@@ -12,13 +12,19 @@ promptTokens
     entry ``4 + ceil4(message)`` plus ``ceil4(compact_json(x))`` for each of its toolCalls /
     toolResults; ``4 + ceil4(message)`` for the current message; ``ceil4(compact_json(x))``
     for each top-level toolResult, tool and document.
+    COHEREV2: for every message ``4``, plus ``ceil4(text)`` for each TEXT part,
+    ``ceil4(thinking)`` for each THINKING part, ``85`` for each IMAGE_URL part,
+    ``ceil4(compact_json(document))`` for each DOCUMENT part, ``ceil4(toolPlan)`` and
+    ``ceil4(function.arguments)`` for each tool call of assistant messages; plus
+    ``ceil4(compact_json(x))`` for each tool and top-level document.
     ``compact_json(x) = json.dumps(x, separators=(",", ":"), ensure_ascii=False)`` of the
     object exactly as received (key order preserved).
 
 completionTokens
-    ``max(1, ceil4(text + reasoning + all tool arguments))`` — the generated text after any
-    stop-sequence cut, the reasoning text, and the tool-call argument strings as emitted
-    (GENERIC ``arguments``; COHERE ``compact_json(parameters)``), concatenated.
+    ``max(1, ceil4(text + reasoning + tool plan + all tool arguments))`` — the generated text
+    after any stop-sequence cut, the reasoning text, the COHEREV2 tool plan, and the tool-call
+    argument strings as emitted (GENERIC and COHEREV2 ``arguments``; COHERE
+    ``compact_json(parameters)``), concatenated.
 
 reasoningTokens
     ``ceil4(reasoning)`` (reported in ``completionTokensDetails.reasoningTokens``).
@@ -78,9 +84,33 @@ def cohere_prompt_tokens(chat_request: dict[str, Any]) -> int:
     return total
 
 
+def _v2_message_tokens(message: dict[str, Any]) -> int:
+    total = MESSAGE_OVERHEAD + ceil4(message.get("toolPlan"))
+    for part in message.get("content") or []:
+        kind = part.get("type")
+        if kind == "TEXT":
+            total += ceil4(part.get("text"))
+        elif kind == "THINKING":
+            total += ceil4(part.get("thinking"))
+        elif kind == "IMAGE_URL":
+            total += IMAGE_TOKENS
+        elif kind == "DOCUMENT":
+            total += ceil4(compact(part.get("document")))
+    for call in message.get("toolCalls") or []:
+        total += ceil4((call.get("function") or {}).get("arguments"))
+    return total
+
+
+def cohere_v2_prompt_tokens(chat_request: dict[str, Any]) -> int:
+    return (sum(_v2_message_tokens(m) for m in chat_request.get("messages") or [])
+            + _json_tokens(chat_request.get("tools")) + _json_tokens(chat_request.get("documents")))
+
+
 def prompt_tokens(chat_request: dict[str, Any]) -> int:
     if chat_request.get("apiFormat") == "COHERE":
         return cohere_prompt_tokens(chat_request)
+    if chat_request.get("apiFormat") == "COHEREV2":
+        return cohere_v2_prompt_tokens(chat_request)
     return generic_prompt_tokens(chat_request)
 
 

@@ -41,7 +41,7 @@ def test_console_script() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: oci-emulator")
     for flag in ("--host", "--port", "--public-key", "--no-verify", "--key-id",
-                 "--default-delay-between", "--quiet"):
+                 "--default-delay-between", "--quiet", "--replay"):
         assert flag in done.stdout, flag
     refused = subprocess.run([str(script), "--port", "0"], capture_output=True, text=True,
                              timeout=30)

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator import CHAT_PATH, FakeOCI, Scenario, tool_call
+from emulator import CHAT_PATH, Catalog, FakeOCI, Scenario, tool_call
 from emulator.tokens import ceil4
 from tests.emulator.wire import (
     LLAMA,
@@ -30,7 +30,7 @@ from tests.emulator.wire import (
 def _stream(fake: FakeOCI, chat: Callable[..., Result], model: str, scenario: Scenario,
             include_usage: bool = True) -> Result:
     fake.push(scenario)
-    effort = {"reasoningEffort": "LOW"} if model != LLAMA else {}
+    effort = {"reasoningEffort": "LOW"} if Catalog().models[model].effort_knob else {}
     result = chat(details(model, stream=True, include_usage=include_usage, **effort))
     assert result.status == 200, result.raw
     assert result.headers["content-type"] == "text/event-stream"

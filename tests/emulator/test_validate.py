@@ -171,7 +171,8 @@ def test_valid_cohere_request_passes(chat: Callable[..., Result]) -> None:
                      {"role": "CHATBOT", "message": "a",
                       "toolCalls": [{"name": "t", "parameters": {"a": 1}}]},
                      {"role": "TOOL", "toolResults": [{"call": {"name": "t", "parameters": {
-                         "a": 1}}, "outputs": [{"r": 2}]}]}],
+                         "a": 1}}, "outputs": [{"r": 2}]}]},
+                     {"role": "CHATBOT", "message": "r is 2"}],  # TOOL is followed by CHATBOT
         preambleOverride="pre", maxTokens=10,
         tools=[{"name": "t", "description": "d", "parameterDefinitions": {
             "a": {"description": "x", "type": "int", "isRequired": True}}}])
@@ -196,10 +197,10 @@ def test_invalid_json_body(chat: Callable[..., Result]) -> None:
         {"type": "DOCUMENT", "documentUrl": {"url": "data:application/pdf;base64,AA"}}]}],
      "chatRequest.messages[0].content[0]"),
     ("xai.grok-4-fast-non-reasoning", {"reasoningEffort": "LOW"}, None,
-     "chatRequest.reasoningEffort"),
+     "Model grok-4-fast-non-reasoning does not support parameter reasoningEffort"),
     (LLAMA, {"reasoningEffort": "LOW"}, None, "chatRequest.reasoningEffort"),
-    ("openai.gpt-5", {"maxTokens": 100}, None, "chatRequest.maxTokens"),
-    ("cohere.command-a-03-2025", {}, None, "chatRequest.apiFormat"),
+    ("openai.gpt-5", {"maxTokens": 100}, None, "'maxTokens' is not supported"),
+    ("cohere.command-a-03-2025", {}, None, "Chat request type does not match serving model."),
 ])
 def test_per_model_rules(chat: Callable[..., Result], model: str, fields: dict,
                          messages: list | None, expected: str) -> None:
@@ -211,7 +212,7 @@ def test_per_model_rules(chat: Callable[..., Result], model: str, fields: dict,
 def test_cohere_request_to_generic_model(chat: Callable[..., Result]) -> None:
     result = chat(cohere_details("hi", model=LLAMA))
     assert result.status == 400
-    assert "chatRequest.apiFormat" in result.json()["message"]
+    assert result.json()["message"] == "Chat request type does not match serving model."
 
 
 @pytest.mark.parametrize(("model", "fields", "messages"), [

@@ -3,9 +3,9 @@
 Contract: requests are signed with the real ``oci.signer.Signer`` (over a duck-typed request
 object, as the gateway does it) and sent with aiohttp, so these tests also pin down the wire
 contract the gateway's own tests rely on. ``Result`` holds status, lower-cased headers and the
-raw body; ``parse_sse`` splits an OCI stream into its ``data:`` events; ``details`` and
-``cohere_details`` build minimal valid ChatDetails bodies; ``text_of`` joins GENERIC stream text
-as a correct client does.
+raw body; ``parse_sse`` splits an OCI stream into its ``data:`` events; ``details``,
+``cohere_details`` and ``v2_details`` (COHEREV2) build minimal valid ChatDetails bodies;
+``text_of`` joins GENERIC stream text as a correct client does.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ def signed_headers(signer: Any, url: str, body: bytes,
     headers = {"content-type": "application/json", "content-length": str(len(body)),
                **(extra or {})}
     target = SignTarget("POST", url, headers, body)
+    signer(target)
+    return target.headers
+
+
+def signed_get_headers(signer: Any, url: str) -> dict[str, str]:
+    """What the SDK signs for a GET: date, (request-target) with the query, host."""
+    target = SignTarget("GET", url, {"accept": "application/json"}, b"")
     signer(target)
     return target.headers
 
@@ -112,6 +119,25 @@ def details(model: str = LLAMA, messages: list[dict] | None = None, *, stream: b
 def cohere_details(message: str = "hello", *, stream: bool = False, model: str =
                    "cohere.command-a-03-2025", **fields: Any) -> dict:
     chat = {"apiFormat": "COHERE", "message": message, "isStream": stream, **fields}
+    return {"compartmentId": "ocid1.compartment.oc1..test",
+            "servingMode": {"servingType": "ON_DEMAND", "modelId": model},
+            "chatRequest": chat}
+
+
+VISION_V2 = "cohere.command-a-vision-07-2025"
+REASONING_V2 = "cohere.command-a-reasoning-08-2025"
+
+
+def v2_text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "TEXT", "text": text}]
+
+
+def v2_details(model: str = VISION_V2, messages: list[dict] | None = None, *,
+               stream: bool = False, text: str = "hello there", **fields: Any) -> dict:
+    chat: dict[str, Any] = {
+        "apiFormat": "COHEREV2",
+        "messages": messages or [{"role": "USER", "content": v2_text(text)}],
+        "isStream": stream, **fields}
     return {"compartmentId": "ocid1.compartment.oc1..test",
             "servingMode": {"servingType": "ON_DEMAND", "modelId": model},
             "chatRequest": chat}
