@@ -29,7 +29,7 @@ from emulator.answer import resolve_answer
 from emulator.catalog import Catalog
 from emulator.context import build_context
 from emulator.streams import render_stream
-from tests.harness import ALICE, GatewayServer, chat, fixture_body
+from tests.harness import ALICE, GatewayServer, fixture_body
 
 VISION, REASONING = "command-a-vision", "command-a-reasoning"
 WEATHER = {"name": "get_weather", "description": "Weather for a city", "input_schema": {

@@ -82,8 +82,19 @@ class CohereV2StreamTranslator(StreamTranslator):
             self._cohere_text_seen = True
         out = b""
         if plan is None:
+            # the hot path (one TEXT or THINKING part per delta): inlined
             for part in parts:
-                out += self._part_v2(part, None)
+                if type(part) is not dict or self.matched_stop is not None:
+                    continue
+                kind = part.get("type", "TEXT")
+                if kind == "TEXT":
+                    text = part.get("text")
+                    if text and type(text) is str:
+                        out += self._text(text)
+                elif kind == "THINKING":
+                    thinking = part.get("thinking")
+                    if thinking and type(thinking) is str:
+                        out += self._thinking(thinking)
         else:
             # a whole message: thinking, then the plan, then any text (Cohere's order)
             for part in parts:
@@ -107,11 +118,11 @@ class CohereV2StreamTranslator(StreamTranslator):
             )
         return out
 
-    def _part_v2(self, part: Any, only: str | None) -> bytes:
+    def _part_v2(self, part: Any, only: str) -> bytes:
         if type(part) is not dict or self.matched_stop is not None:
             return b""
         kind = part.get("type", "TEXT")
-        if only is not None and kind != only:
+        if kind != only:
             return b""
         if kind == "THINKING":
             thinking = part.get("thinking")
