@@ -76,11 +76,17 @@ def management_url(config: GatewayConfig) -> str:
 
 
 async def list_models(
-    client: OciClient, config: GatewayConfig, capability: str | None = "CHAT"
+    client: OciClient,
+    config: GatewayConfig,
+    capability: str | None = "CHAT",
+    *,
+    page_size: int | None = None,
 ) -> list[OciModel]:
     query: dict[str, str] = {"compartmentId": config.oci.compartment_id}
     if capability:
         query["capability"] = capability
+    if page_size:
+        query["limit"] = str(page_size)
     base = management_url(config) + MODELS_PATH
     rows: list[OciModel] = []
     page: str | None = None
