@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +39,8 @@ from app.oci.media_fetch import Fetched, FetchRefused, MediaFetcher
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 DOCUMENT_TYPES = frozenset({"application/pdf"})
-# a source object {"type": "url", ...}; a tool schema's "url" property does not match
-_URL_SOURCE_RX = re.compile(rb'"type"\s*:\s*"url"')
+_URL = b'"url"'
+_SPACE = b" \t\r\n"
 # base64 of a large body is a few ms of CPU: off the event loop beyond this
 _THREAD_FROM = 1 << 20
 
@@ -55,7 +54,14 @@ class _Slot:
 
 
 def has_url_sources(body: bytes) -> bool:
-    return _URL_SOURCE_RX.search(body) is not None
+    """Whether ``"url"`` occurs as a JSON *value* (``"type": "url"``), not only as a key (Claude
+    Code's WebFetch schema has a ``url`` property). A false positive only costs the walk."""
+    at = body.find(_URL)
+    while at >= 0:
+        if body[max(0, at - 16) : at].rstrip(_SPACE).endswith(b":"):
+            return True
+        at = body.find(_URL, at + 5)
+    return False
 
 
 def _slots(req: MessagesRequest, spec: ModelSpec) -> list[_Slot]:
