@@ -22,10 +22,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
-ApiFormat = Literal["GENERIC", "COHERE"]
+ApiFormat = Literal["GENERIC", "COHERE", "COHEREV2"]
 
 # openai gpt-5* and o-series reject maxTokens (oci-genai-wire §5)
 _MAX_COMPLETION_TOKENS = re.compile(r"^openai\.(gpt-5|o\d)")
+# Command A Vision takes only COHEREV2 (GENERIC: "Chat request type does not match serving
+# model", v1 drops images: litellm cohere_v2.py); Command A Reasoning needs it for `thinking`
+# (acedergren getApiFormat(); reference/oci-real-world.md #2)
+_COHEREV2 = re.compile(r"^cohere\.command-a-(vision|reasoning)")
 
 
 class _Spec(BaseModel):
@@ -94,7 +98,10 @@ class ModelSpec(_Spec):
     def format(self) -> ApiFormat:
         if self.api_format:
             return self.api_format
-        return "COHERE" if (self.model_id or "").startswith("cohere.") else "GENERIC"
+        model_id = self.model_id or ""
+        if _COHEREV2.match(model_id):
+            return "COHEREV2"
+        return "COHERE" if model_id.startswith("cohere.") else "GENERIC"
 
     @property
     def tokens_param(self) -> str:

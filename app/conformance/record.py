@@ -3,13 +3,13 @@
 Contract:
 - :class:`RecordingClient` wraps the running gateway's :class:`~app.oci.client.OciClient`
   through its public API only (``open()``, and the answer's ``events()`` / ``json()`` /
-  ``close()`` / ``opc_request_id``) and notes every exchange in a :class:`Tap`: the exact body
-  bytes sent, then the answer (the JSON body, or each SSE event as its ``data:`` string) or the
-  :class:`~app.oci.errors.UpstreamError` (status, message, opc-request-id). Everything else is
-  delegated, so the gateway runs as it always does.
+  ``close()`` / ``opc_request_id`` / ``retirement_info``) and notes every exchange in a
+  :class:`Tap`: the exact body bytes sent, then the answer (the JSON body, or each SSE event
+  as its ``data:`` string) or the :class:`~app.oci.errors.UpstreamError` (status, message,
+  opc-request-id). Everything else is delegated, so the gateway runs as it always does.
 - :func:`write_cassettes` writes each exchange that got an HTTP status as one file in the
   emulator's **cassette format 1** (emulator/README.md "Replaying recorded exchanges"), in
-  the order they were sent, redacted (:func:`redact`): OCIDs of users, tenancies and
+  the order they were sent, redacted (:func:`redactor`): OCIDs of users, tenancies and
   compartments become ``ocid1.<kind>.oc1..redacted``; the text a scenario marked private
   (the tool results of the Claude Code turn: file contents, command output) becomes
   ``<redacted …sha256 …>`` wherever it occurs, request and answer. Credentials and signatures
@@ -21,8 +21,8 @@ Contract:
 
 What the public API cannot give is recorded as close as it can: the events are re-encoded from
 the parsed chunks (same JSON, maybe not the same bytes; ``[DONE]`` is not kept), the answer
-headers are content-type and opc-request-id, and an error's body is ``{"code", "message"}`` with
-the gateway's reading of OCI's message.
+headers are content-type, opc-request-id and model-retirement-info, and an error's body is
+``{"code", "message"}`` with the gateway's reading of OCI's message.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class Exchange:
     events: list[str] | None = None
     error: dict[str, Any] | None = None
     cut: bool = False  # the stream broke after these events
+    #: answer headers the public API shows besides content-type and opc-request-id
+    headers: dict[str, str] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
 
     def fail(self, err: UpstreamError) -> None:
@@ -112,12 +114,15 @@ class Tap:
 class _RecordingAnswer:
     """An :class:`UpstreamAnswer` whose events or body are also noted in the exchange."""
 
-    __slots__ = ("_answer", "_ex", "opc_request_id")
+    __slots__ = ("_answer", "_ex", "opc_request_id", "retirement_info")
 
     def __init__(self, answer: UpstreamAnswer, ex: Exchange) -> None:
         self._answer = answer
         self._ex = ex
         self.opc_request_id = answer.opc_request_id
+        self.retirement_info = answer.retirement_info
+        if answer.retirement_info:
+            ex.headers["model-retirement-info"] = answer.retirement_info
 
     async def events(
         self, *, idle: float, ping_every: float
@@ -244,6 +249,7 @@ def cassette(ex: Exchange) -> dict[str, Any]:
         response["headers"] = {
             "content-type": "text/event-stream" if ex.stream else "application/json",
             "opc-request-id": ex.opc_request_id,
+            **ex.headers,
         }
         if ex.stream:
             response["events"] = [redact(e) for e in ex.events or []]
