@@ -27,11 +27,11 @@ from devtools.procs import EmulatorProcess
 from emulator import FakeOCI, Scenario, TestKey, tool_call
 from tests.harness import TEST_MODELS, write_config
 
-#: cells that fail today because of gateway gaps issue 11 fixes in parallel (items 1 and 2:
-#: Grok's reasoningEffort 400, Gemini's tool-history 500/400); they may pass, and may only
-#: fail with OCI's error. Remove an entry once its rule is in the catalog.
-KNOWN_GAPS = {("grok", "thinking"), ("grok", "claude_code"), ("gemini", "tool_round_trip"),
-              ("gemini", "parallel_tools"), ("gemini", "tool_only_turn")}
+#: cells that fail today because of a gateway gap issue 11 fixes in parallel (item 2: Gemini's
+#: tool-history 500/400); they may pass, and may only fail with OCI's error. Remove an entry
+#: once its rule is in the catalog.
+KNOWN_GAPS = {("gemini", "tool_round_trip"), ("gemini", "parallel_tools"),
+              ("gemini", "tool_only_turn")}
 VISION = {m for m, spec in TEST_MODELS.items() if "vision" in spec["capabilities"]}
 
 
