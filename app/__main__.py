@@ -1,4 +1,4 @@
-"""Command line: ``python -m app`` serves; ``python -m app check [--probe]`` validates.
+"""Command line: ``python -m app`` serves; ``check [--probe]`` validates; ``keys`` manages keys.
 
 Contract:
 - ``python -m app`` validates the config file first (exit 1 with a message naming the bad key),
@@ -9,6 +9,9 @@ Contract:
 - ``python -m app check`` prints the resolved models, aliases and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
+- ``python -m app keys create|list|revoke|rotate`` manages the client keys file
+  (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
+  OCI credentials (:func:`app.config.check_client_auth`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import sys
 import time
 
-from app.config import ConfigError, GatewayConfig, load_config
+from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.settings import Settings, whole_seconds
 
 
@@ -42,7 +45,13 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         for pattern, target in config.aliases.items():
             print(f"  {pattern} -> {target}")
     print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
-    print(f"client keys: {config.client_auth.api_keys_file or '(none: the gateway is open)'}")
+    ca = config.client_auth
+    print(f"client keys: {ca.api_keys_file or '(none)'}")
+    print(f"company sign-in (oidc): {ca.oidc.issuer if ca.oidc else '(none)'}")
+    if ca.allow_anonymous or not ca.enabled:
+        print("client authentication: NONE (the gateway is open)")
+    if config.teams:
+        print(f"teams: {', '.join(config.teams)}")
 
 
 async def _probe(config: GatewayConfig, only: str | None) -> bool:
@@ -107,6 +116,7 @@ def check(argv: list[str]) -> int:
     try:
         config = load_config(path, settings.oci_endpoint)
         _print_config(config, path)
+        check_client_auth(config)
         if args.model and args.model not in config.models:
             raise ConfigError(f"--model: {args.model!r} is not a model of the config")
         if args.probe:
@@ -121,10 +131,17 @@ def check(argv: list[str]) -> int:
     return 0
 
 
+def keys(argv: list[str]) -> int:
+    """``python -m app keys create|list|revoke|rotate`` (:mod:`app.keys_cli`)."""
+    from app.keys_cli import main as keys_main
+
+    return keys_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
-        load_config(settings.config, settings.oci_endpoint)
+        check_client_auth(load_config(settings.config, settings.oci_endpoint))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
@@ -150,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "check":
         return check(argv[1:])
+    if argv and argv[0] == "keys":
+        return keys(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
-        print(f"unknown command {argv[0]!r}; use 'check' or no argument", file=sys.stderr)
+        print(f"unknown command {argv[0]!r}; use 'check', 'keys' or no argument", file=sys.stderr)
         return 2
     return serve()
 
