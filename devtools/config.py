@@ -89,7 +89,8 @@ def write_config(
     }
     if keys_file is not None:
         config["client_auth"] = {"api_keys_file": str(keys_file)}
-    else:  # emulator credentials: open on loopback on purpose (closed by default otherwise)
+    elif "client_auth" not in overrides:
+        # emulator credentials: open on loopback on purpose (closed by default otherwise)
         config["client_auth"] = {"allow_anonymous": True}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
