@@ -119,6 +119,13 @@ class Oidc(_Strict):
             raise ValueError("must be a full URL such as https://idp.example.com")
         return v
 
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if not v or (not isinstance(v, str) and not all(v)):
+            raise ValueError("required: the aud the IdP puts in tokens for this gateway")
+        return v
+
     @field_validator("algorithms")
     @classmethod
     def _asymmetric(cls, v: tuple[str, ...]) -> tuple[str, ...]:
