@@ -16,11 +16,15 @@ Contract:
   seconds (30), so forged kids cannot hammer the IdP — and when the copy is older than
   :data:`MAX_AGE`. One fetch at a time; waiters share it. While no key was ever fetched, a
   token cannot be checked: 503 ``api_error`` (the IdP's trouble, not the client's).
+- A verified token is remembered (by its SHA-256, at most :data:`VERIFIED_CACHE`) until its
+  ``exp`` plus the leeway, or until the JWKS is fetched again: the signature is checked once per
+  token, not once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -35,6 +39,7 @@ from app.errors import AuthenticationFailed, GatewayError
 log = logging.getLogger("app.security.oidc")
 
 FETCH_TIMEOUT = 5.0
+VERIFIED_CACHE = 4096
 MAX_AGE = 3600.0
 _JWT = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 # key type each algorithm family needs (RFC 7518 §3.1, RFC 8037)
@@ -60,6 +65,10 @@ class OidcVerifier:
         self._session: aiohttp.ClientSession | None = None
         self._jwks_url = settings.jwks_url
         self._keys: dict[str | None, dict[str, Any]] = {}
+        #: parsed keys per (kid, alg): parsing a JWK costs more than verifying with it
+        self._parsed: dict[tuple[str | None, str], jwt.PyJWK] = {}
+        #: sha256(token) -> (claims, valid until): a token is verified once, not per request
+        self._verified: dict[bytes, tuple[dict[str, Any], float]] = {}
         self._fetched_at: float | None = None  # monotonic time of the last good fetch
         self._last_try = -float("inf")
         self._lock = asyncio.Lock()
@@ -115,6 +124,8 @@ class OidcVerifier:
             self._last_try = now
             try:
                 self._keys = await self._fetch()
+                self._parsed = {}
+                self._verified = {}  # a key the IdP withdrew must not keep its tokens alive
                 self._fetched_at = time.monotonic()
                 log.info("OIDC signing keys fetched", extra={"keys": len(self._keys)})
             except Exception as err:  # the IdP's trouble: logged, the old keys stay
@@ -144,6 +155,19 @@ class OidcVerifier:
     # ---- verification --------------------------------------------------------------------
 
     async def verify(self, token: str) -> dict[str, Any]:
+        digest = hashlib.sha256(token.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return hit[0]
+            del self._verified[digest]
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE:
+            self._verified.clear()  # bounded; refilled by the tokens in use
+        self._verified[digest] = (claims, float(claims["exp"]) + self.settings.leeway)
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         s = self.settings
         try:
             header = jwt.get_unverified_header(token)
@@ -167,7 +191,10 @@ class OidcVerifier:
         if jwk.get("kty") != _KTY.get(alg[:2]) or jwk.get("alg", alg) != alg:
             raise AuthenticationFailed(f"token algorithm {alg!r} does not fit its signing key")
         try:
-            key = jwt.PyJWK(jwk, algorithm=alg)
+            slot = (jwk.get("kid"), alg)
+            key = self._parsed.get(slot)
+            if key is None:
+                key = self._parsed[slot] = jwt.PyJWK(jwk, algorithm=alg)
             return jwt.decode(
                 token,
                 key=key,
