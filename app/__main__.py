@@ -1,4 +1,4 @@
-"""Command line: ``python -m app`` serves; ``python -m app check [--probe]`` validates.
+"""Command line: ``python -m app`` serves; ``check [--probe]`` validates; ``keys`` manages keys.
 
 Contract:
 - ``python -m app`` validates the config file first (exit 1 with a message naming the bad key),
@@ -18,6 +18,9 @@ Contract:
   (:mod:`app.conformance`); exit 0 only when every scenario passed.
 - ``python -m app import-config config.json [-o FILE]`` converts the original single-file
   gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
+- ``python -m app keys create|list|revoke|rotate`` manages the client keys file
+  (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
+  OCI credentials (:func:`app.config.check_client_auth`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sys
 import time
 from typing import Any
 
-from app.config import ConfigError, GatewayConfig, load_config
+from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.settings import Settings, whole_seconds
 
 
@@ -52,7 +55,13 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         for pattern, target in config.aliases.items():
             print(f"  {pattern} -> {target}")
     print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
-    print(f"client keys: {config.client_auth.api_keys_file or '(none: the gateway is open)'}")
+    ca = config.client_auth
+    print(f"client keys: {ca.api_keys_file or '(none)'}")
+    print(f"company sign-in (oidc): {ca.oidc.issuer if ca.oidc else '(none)'}")
+    if ca.allow_anonymous or not ca.enabled:
+        print("client authentication: NONE (the gateway is open)")
+    if config.teams:
+        print(f"teams: {', '.join(config.teams)}")
 
 
 async def _probe(config: GatewayConfig, only: str | None) -> bool:
@@ -182,6 +191,7 @@ def check(argv: list[str]) -> int:
     try:
         config = load_config(path, settings.oci_endpoint)
         _print_config(config, path)
+        check_client_auth(config)
         if args.model and args.model not in config.models:
             raise ConfigError(f"--model: {args.model!r} is not a model of the config")
         if (args.models or args.probe) and not _lifecycle_check(config, strict=args.models):
@@ -198,10 +208,17 @@ def check(argv: list[str]) -> int:
     return 0
 
 
+def keys(argv: list[str]) -> int:
+    """``python -m app keys create|list|revoke|rotate`` (:mod:`app.keys_cli`)."""
+    from app.keys_cli import main as keys_main
+
+    return keys_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
-        load_config(settings.config, settings.oci_endpoint)
+        check_client_auth(load_config(settings.config, settings.oci_endpoint))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
@@ -243,11 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         return models(argv[1:])
     if argv and argv[0] in ("conformance", "import-config"):
         return _tool(argv[0], argv[1:])
+    if argv and argv[0] == "keys":
+        return keys(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
-        print(f"unknown command {argv[0]!r}; use 'check', 'models' or no argument", file=sys.stderr)
+        print(
+            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'conformance', "
+            "'import-config' or no argument",
+            file=sys.stderr,
+        )
         return 2
     return serve()
 
