@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.catalog.spec import ModelSpec
 
 # The ``teams:`` entries are policies; their schema lives with the policy object.
-from app.security.policy import TeamSpec
+from app.security.policy import Budget, TeamSpec
 
 AuthMode = Literal[
     "api_key",
@@ -122,6 +122,8 @@ class Oidc(_Strict):
     require_team: bool = False
     #: fewest seconds between two JWKS fetches that unknown kids trigger (key rotation)
     jwks_min_refetch: float = Field(30.0, ge=0.1)
+    #: members of these IdP groups are admins: ``GET /v1/usage`` for any key, user or team
+    admin_groups: tuple[str, ...] = ()
 
     @field_validator("issuer", "jwks_url")
     @classmethod
@@ -186,6 +188,20 @@ class Limits(_Strict):
     redis_url: str | None = None
 
 
+class Budgets(_Strict):
+    """``budgets``: spend caps of signed-in users, and how budgets are signalled (README
+    "Spend and budgets"; key and team budgets sit on the key entry and ``teams.<name>``)."""
+
+    #: every signed-in (OIDC) user without an entry of their own in ``users``
+    default_user: Budget | None = None
+    #: per user (the token's user claim)
+    users: dict[str, Budget] = {}
+    #: share of a budget from which answers say ``allowed_warning`` (Claude Code warns)
+    warn_at: float = Field(0.75, gt=0, lt=1)
+    #: days of per-day usage data kept (Redis) for ``python -m app usage``
+    history_days: int = Field(90, ge=1, le=800)
+
+
 class Observability(_Strict):
     #: record prompt and completion text in spans (off by default: prompts are user data)
     record_content: bool = False
@@ -218,6 +234,7 @@ class GatewayConfig(_Strict):
     teams: dict[str, TeamSpec] = {}
     server: ServerLimits = ServerLimits()
     limits: Limits = Limits()
+    budgets: Budgets = Budgets()
     observability: Observability = Observability()
     media: Media = Media()
 

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
-from app.api import count_tokens, messages, models, ops
+from app.api import count_tokens, messages, models, ops, usage
 from app.api.deps import error_response
 from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.errors import GatewayError, NotFound, internal_error
@@ -49,9 +49,11 @@ from app.observability.logging import setup_logging
 from app.observability.metrics_server import start_metrics_server
 from app.oci.auth import build_auth
 from app.oci.client import OciClient
+from app.security.budgets import Budgets
 from app.security.identity import OPEN, Identity, warn_unknown_teams
 from app.security.keys import KeyStore, file_stamp
 from app.security.limits import build_limiter
+from app.security.spend_store import build_store
 from app.service import MessagesService
 from app.service.accounting import new_request_id
 from app.settings import Settings
@@ -119,6 +121,11 @@ async def _reload_config(app: FastAPI, settings: Settings) -> None:
     if new.limits.redis_url != old.limits.redis_url:
         retired, gateway.limiter = gateway.limiter, build_limiter(new.limits.redis_url)
         retired.retire()  # its permits in flight still release into it
+        old_store, gateway.budgets.store = (
+            gateway.budgets.store,
+            build_store(new.limits.redis_url, new.budgets.history_days),
+        )
+        old_store.retire()  # spend is shared through the limits' Redis: it follows it
     app.state.cors.origins = new.server.cors_origins
     m.CONFIG_RELOADS.labels("config", "ok").inc()
     log.info("config reloaded", extra={"models": sorted(new.models), "changed": changed})
@@ -182,7 +189,8 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         await client.start()
         region = config.oci.region or auth.region
         limiter = build_limiter(config.limits.redis_url)
-        app.state.gateway = MessagesService(config, client, limiter, region)
+        budgets = Budgets(build_store(config.limits.redis_url, config.budgets.history_days))
+        app.state.gateway = MessagesService(config, client, limiter, region, budgets)
         app.state.draining = False
         app.state.cors.origins = config.server.cors_origins
         if not identity.enabled:
@@ -225,6 +233,7 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
             await app.state.identity.close()  # the current one: reloads replace it
             await client.close()
             await app.state.gateway.limiter.close()  # the current one: reloads replace it
+            await app.state.gateway.budgets.store.close()
             await asyncio.to_thread(_flush_traces)
 
     app = FastAPI(
@@ -258,6 +267,7 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
     app.router.routes.insert(
         1, Route("/v1/messages/count_tokens", count_tokens.count_tokens, methods=["POST"])
     )
+    app.add_api_route("/v1/usage", usage.get_usage, methods=["GET"], summary="Spend and budgets")
     app.add_api_route("/v1/models", models.list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", models.get_model, methods=["GET"])
     app.add_api_route("/", ops.root, methods=["GET", "HEAD"], include_in_schema=False)

@@ -2,9 +2,11 @@
 
 Contract: routers stay thin — inside the service's accounting block they call these helpers and
 the service, nothing else, and then :func:`respond` turns the outcome into the response. Every
-response made here carries the request's ``request-id`` header; every error is the Anthropic
-envelope. A client that disconnects cancels the work done for it: :func:`cancel_on_disconnect`
-while the answer is being prepared, :class:`SSEResponse` while it streams.
+response made here carries the request's ``request-id`` header and the headers the service put
+on the call (``anthropic-ratelimit-unified-*`` when a budget applies); every error is the
+Anthropic envelope. A client that disconnects cancels the work done for it:
+:func:`cancel_on_disconnect` while the answer is being prepared, :class:`SSEResponse` while it
+streams.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.errors import ClientGone, GatewayError, RequestTooLarge, error_json
 from app.security.identity import Identity
 from app.security.policy import Principal
 from app.service import Accounting, Call, MessagesService
+from app.service.attribution import attribution
 
 JSON = "application/json"
 T = TypeVar("T")
@@ -40,9 +43,11 @@ async def authenticate(request: Request, call: Call) -> Principal | None:
     """The caller's principal (API key or company sign-in token), or None when the gateway
     allows anonymous callers; 401/403 otherwise (:mod:`app.security.identity`)."""
     identity: Identity = request.app.state.identity
+    call.attribution = attribution(request.headers)
     principal = await identity.authenticate(request.headers, service(request).config)
     if principal is not None:
         call.key_id = principal.id
+        call.principal = principal
     return principal
 
 
@@ -110,15 +115,18 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
 def respond(acct: Accounting) -> Response:
     """The response for what the accounted block ended with."""
     rid = acct.call.request_id
+    extra = acct.call.headers
     if acct.error is not None:
-        return error_response(acct.error, rid)
+        return error_response(acct.error, rid, extra)
     if acct.stream is not None:
-        return SSEResponse(acct.stream, rid)
-    return Response(acct.json, media_type=JSON, headers={"request-id": rid})
+        return SSEResponse(acct.stream, rid, extra)
+    return Response(acct.json, media_type=JSON, headers={"request-id": rid, **extra})
 
 
-def error_response(err: GatewayError, request_id: str) -> Response:
-    headers = {"request-id": request_id, **err.headers()}
+def error_response(
+    err: GatewayError, request_id: str, extra: dict[str, str] | None = None
+) -> Response:
+    headers = {"request-id": request_id, **(extra or {}), **err.headers()}
     return Response(
         error_json(err, request_id), status_code=err.status, media_type=JSON, headers=headers
     )
@@ -135,7 +143,12 @@ class SSEResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterable[bytes], request_id: str) -> None:
+    def __init__(
+        self,
+        content: AsyncIterable[bytes],
+        request_id: str,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.body_iterator = content
         self.status_code = 200
         self.background = None
@@ -145,6 +158,7 @@ class SSEResponse(Response):
                 "cache-control": "no-cache",
                 "x-accel-buffering": "no",
                 "content-type": "text/event-stream; charset=utf-8",
+                **(extra or {}),
             }
         )
 

@@ -21,6 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.catalog.price import Price
+
 Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
 ApiFormat = Literal["GENERIC", "COHERE", "COHEREV2"]
 
@@ -89,6 +91,8 @@ class ModelSpec(_Spec):
     #: over through the others in order; unset: the primary first (app/oci/breaker.py)
     spread: Literal["weighted"] | None = None
     weight: float | None = Field(None, ge=0)
+    #: USD per million tokens (app/catalog/price.py); None: requests cost 0 (no default prices)
+    price: Price | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> ModelSpec:

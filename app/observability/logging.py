@@ -2,8 +2,9 @@
 
 Contract: :func:`setup_logging` configures the root logger (level from settings) with
 :class:`JsonFormatter`. Fields passed with ``extra=`` become top-level keys. The access log
-(``app.access``) carries one line per request; see :func:`access_log`. Nothing here ever logs a
-prompt, a completion or a credential: callers pass ids and numbers only.
+(``app.access``) carries one line per request; see :func:`access_log`. The audit record
+(``app.audit``, :func:`audit_log`) is a second line per request, for a longer-lived store.
+Nothing here ever logs a prompt, a completion or a credential: callers pass ids and numbers only.
 
 A record logged with ``exc_info`` carries ``exc_type`` and ``stack``: the frames (file, line,
 function, source line) of the exception and of its causes, innermost last. Exception *messages*
@@ -91,3 +92,15 @@ ACCESS = logging.getLogger("app.access")
 def access_log(**fields: Any) -> None:
     if ACCESS.isEnabledFor(logging.INFO):
         ACCESS.info("request", extra=fields)
+
+
+#: one audit record per request, on its own logger so a log pipeline can route it apart (README
+#: "Observability": ship ``logger == "app.audit"`` to the audit store, keep it as long as the
+#: organisation's audit policy says). Who, team, model, tokens, cost, status, session, tags:
+#: never a prompt, a completion or a credential.
+AUDIT = logging.getLogger("app.audit")
+
+
+def audit_log(**fields: Any) -> None:
+    if AUDIT.isEnabledFor(logging.INFO):
+        AUDIT.info("audit", extra=fields)

@@ -224,6 +224,37 @@ CIRCUIT_TRANSITIONS = Counter(
     "Circuit breaker state changes of upstream targets. to: open|half_open|closed.",
     ["oci_model", "target", "to"],
 )
+SPEND = Counter(
+    "gateway_spend_usd",
+    "Spend in USD by gateway model, key (or signed-in user) and team: the tokens OCI reported "
+    "(an estimate for a stream cut off before OCI's usage) at models.<name>.price. team: '-' "
+    "for callers without a team.",
+    ["model", "key_id", "team"],
+)
+BUDGET_USD = Gauge(
+    "gateway_budget_usd",
+    "Spend budget in USD of a key, user or team per UTC calendar window, as requests last saw "
+    "it. scope: key|user|team; window: day|week|month.",
+    ["scope", "name", "window"],
+    multiprocess_mode="livemax",
+)
+SPEND_WINDOW_USD = Gauge(
+    "gateway_spend_window_usd",
+    "Spend in USD of a budgeted key, user or team in the current UTC window, as requests last "
+    "saw it (shared through Redis when configured: every replica reports the same total).",
+    ["scope", "name", "window"],
+    multiprocess_mode="livemax",
+)
+BUDGET_REJECTED = Counter(
+    "gateway_budget_rejected",
+    "Requests refused (429, x-should-retry: false) because a spend budget was spent. scope: "
+    "key|user|team; window: day|week|month.",
+    ["scope", "window"],
+)
+SPEND_BACKEND_ERRORS = Counter(
+    "gateway_spend_backend_errors",
+    "Failures of the shared spend store (Redis); budgets then count this process only (fail-open).",
+)
 
 
 class _Noop:
@@ -254,6 +285,8 @@ if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no")
     RATELIMIT_BACKEND_ERRORS = CONFIG_RELOADS = _NOOP  # type: ignore[assignment]
     PARAM_DROPPED = MODEL_RETIREMENT_NOTICE = MEDIA_FETCHES = _NOOP  # type: ignore[assignment]
     CIRCUIT_STATE = CIRCUIT_TRANSITIONS = _NOOP  # type: ignore[assignment]
+    SPEND = BUDGET_USD = SPEND_WINDOW_USD = BUDGET_REJECTED = _NOOP  # type: ignore[assignment]
+    SPEND_BACKEND_ERRORS = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -98,6 +98,7 @@ class Identity:
             budget=key.budget,
             team=key.team,
             spec=spec,
+            admin=key.admin,
         )
 
     def _user(self, claims: dict[str, Any], config: GatewayConfig) -> Principal:
@@ -109,7 +110,8 @@ class Identity:
                 f"user {user!r} is in no team of this gateway (teams.<name>.oidc_groups)"
             )
         spec = config.teams.get(team) if team else None
-        return effective(user, kind="user", owner=user, team=team, spec=spec)
+        admin = bool(set(groups).intersection(self.oidc.settings.admin_groups))
+        return effective(user, kind="user", owner=user, team=team, spec=spec, admin=admin)
 
     async def for_config(self, config: GatewayConfig) -> Identity:
         """The identity for a reloaded config (see the module docstring)."""

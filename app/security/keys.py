@@ -4,7 +4,8 @@ Contract:
 - The keys file is YAML ``keys: [{id: alice, key: "..."}, {id: bob, sha256: "<hex>"}]``; each
   entry may also carry ``owner`` (who holds it), ``team`` (a ``teams.<name>`` of the config),
   ``expires`` (RFC 3339, e.g. ``2026-06-30T00:00:00Z``), ``budget`` (``usd_per_day`` /
-  ``usd_per_week`` / ``usd_per_month``: stored, not enforced yet), ``models`` (names or glob
+  ``usd_per_week`` / ``usd_per_month``: :mod:`app.security.budgets`), ``admin`` (may read
+  anyone's spend), ``models`` (names or glob
   patterns) and limits (``requests_per_minute``, ``tokens_per_minute``,
   ``max_concurrent_streams``). Only SHA-256 digests are kept in memory; ``python -m app keys``
   (:mod:`app.keys_cli`) writes files that hold nothing else.
@@ -39,7 +40,7 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 #: every field a keys-file entry may have; anything else is a typo and refused
 FIELDS = frozenset(
-    {"id", "key", "sha256", "owner", "team", "expires", "budget", "models"}
+    {"id", "key", "sha256", "owner", "team", "expires", "budget", "models", "admin"}
     | set(RateLimits.model_fields)
 )
 
@@ -58,6 +59,7 @@ class ClientKey:
     team: str | None = None
     expires: datetime | None = None
     budget: Budget | None = None
+    admin: bool = False
 
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires is not None and (now or datetime.now(UTC)) >= self.expires
@@ -131,6 +133,8 @@ def parse_entry(entry: Any, where: str) -> ClientKey:
             msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
             raise KeysFileError(f"{where}.budget{'.' + loc if loc else ''}: {msg}") from None
     expires = entry.get("expires")
+    if not isinstance(entry.get("admin", False), bool):
+        raise KeysFileError(f"{where}.admin: must be true or false")
     return ClientKey(
         id=kid,
         digest=_digest(entry, where),
@@ -140,6 +144,7 @@ def parse_entry(entry: Any, where: str) -> ClientKey:
         team=_optional_str(entry, "team", where),
         expires=parse_expires(expires, f"{where}.expires") if expires is not None else None,
         budget=budget,
+        admin=entry.get("admin", False),
     )
 
 

@@ -4,7 +4,7 @@ Contract:
 - :class:`Principal` is what authentication hands the service, the same shape for an API key
   and for an OIDC user: ``id`` (what logs, metrics and spans show: the key id, or the user
   claim of the token), ``kind``, ``team``, the model rules, the per-minute limits, and the
-  budgets (stored for the spend engineer; NOT enforced yet). The service asks
+  budgets (enforced by :mod:`app.security.budgets`) and ``admin``. The service asks
   :meth:`Principal.allows` for the model and the limiter reads the limits; nothing else needs
   to know where the caller came from.
 - :func:`effective` builds it as the *intersection* of the caller's own settings (a key
@@ -31,7 +31,7 @@ class _Strict(BaseModel):
 
 
 class Budget(_Strict):
-    """Spend caps in USD per calendar window (parsed and stored; enforced by a later change)."""
+    """Spend caps in USD per UTC calendar window (:mod:`app.security.budgets`)."""
 
     usd_per_day: float | None = Field(None, gt=0)
     usd_per_week: float | None = Field(None, gt=0)
@@ -66,6 +66,8 @@ class Principal:
     max_concurrent_streams: int | None = None
     budget: Budget | None = None
     team_budget: Budget | None = None
+    #: may read anyone's spend (``GET /v1/usage?key=|user=|team=``)
+    admin: bool = False
 
     def allows(self, model: str) -> bool:
         return all(_matches(model, rules) for rules in self.model_rules)
@@ -111,6 +113,7 @@ def effective(
     budget: Budget | None = None,
     team: str | None = None,
     spec: TeamSpec | None = None,
+    admin: bool = False,
 ) -> Principal:
     """The caller's own settings intersected with their team's (``spec``; None = no team)."""
     rules = tuple(r for r in (models, spec.models if spec else None) if r is not None)
@@ -126,6 +129,7 @@ def effective(
         max_concurrent_streams=_smaller(limits.max_concurrent_streams, tl.max_concurrent_streams),
         budget=budget,
         team_budget=spec.budget if spec else None,
+        admin=admin,
     )
 
 

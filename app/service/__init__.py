@@ -10,9 +10,10 @@ Within a stream, failures become an ``event: error`` and the stream closes clean
 Per request (:meth:`MessagesService.messages`): parse within the limits (400 naming the field,
 :mod:`.parse`), resolve the model (404 listing valid names) and the key's permission, translate,
 check the prompt against the model's context window (400 ``prompt is too long: N tokens > M
-maximum``), take the key's permit (429), then make the attempts over the model's endpoints
-(:mod:`.upstream`, retrying only while nothing was sent) and finish the answer (:mod:`.finish`),
-counting tokens, times and overhead (:mod:`.accounting`).
+maximum``), check the caller's spend budgets (429 with ``x-should-retry: false`` when one is
+spent, :mod:`app.security.budgets`), take the key's permit (429), then make the attempts over
+the model's endpoints (:mod:`.upstream`, retrying only while nothing was sent) and finish the
+answer (:mod:`.finish`), counting tokens, times, overhead and cost (:mod:`.accounting`).
 
 Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.media` (url
 images and PDFs fetched as base64), :mod:`.upstream` (targets, attempts, spans; refused
@@ -24,6 +25,7 @@ calibrator feed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -32,6 +34,7 @@ from app.catalog import Catalog, Resolved
 from app.config import GatewayConfig
 from app.errors import PermissionDenied, prompt_too_long
 from app.oci.client import OciClient
+from app.security.budgets import Budgets
 from app.security.limits import Limiter
 from app.security.policy import Principal
 from app.service.accounting import Accounting, Call, new_request_id
@@ -47,18 +50,46 @@ from app.translate.tokens import Calibrator, raw_estimate
 
 __all__ = ["Accounting", "Call", "MessagesService", "StreamBody"]
 
+log = logging.getLogger("app.service")
+
+
+def warn_unpriced(config: GatewayConfig) -> None:
+    """Budgets without prices never bite: say so at load time (no default prices ship)."""
+    budgeted = any(t.budget for t in config.teams.values()) or bool(
+        config.budgets.default_user or config.budgets.users
+    )
+    unpriced = sorted(name for name, spec in config.models.items() if spec.price is None)
+    if unpriced:
+        log.log(
+            logging.WARNING if budgeted else logging.INFO,
+            "models without models.<name>.price cost 0 USD (budgets cannot limit them): %s",
+            ", ".join(unpriced),
+        )
+
 
 class MessagesService:
     """Process-wide state built in the lifespan: config, catalog, OCI client, limits, and the
     open streams; one instance serves every request."""
 
     def __init__(
-        self, config: GatewayConfig, client: OciClient, limiter: Limiter, region: str | None
+        self,
+        config: GatewayConfig,
+        client: OciClient,
+        limiter: Limiter,
+        region: str | None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.config = config
         self.catalog = Catalog(config)
         self.client = client
         self.limiter = limiter
+        if budgets is None:
+            from app.security.spend_store import LocalStore
+
+            budgets = Budgets(LocalStore(config.budgets.history_days))
+        #: spend budgets and the usage data (in this process, or shared through Redis)
+        self.budgets = budgets
+        warn_unpriced(config)
         self.calibrator = Calibrator()
         self.region = region or config.oci.region or ""
         self.streams = OpenStreams()
@@ -81,6 +112,7 @@ class MessagesService:
         self.config = config
         self.catalog = Catalog(config)
         self.region = config.oci.region or self.region
+        warn_unpriced(config)
 
     def accounting(self, route: str) -> Accounting:
         """The record of one request on ``route``, opened as it arrives (``async with``)."""
@@ -115,6 +147,9 @@ class MessagesService:
         window = resolved.spec.context_window
         if estimate > window:
             raise prompt_too_long(estimate, window)
+        # before the OCI call, on the spend so far; this request's cost is added at its end
+        ticket = call.ticket = await self.budgets.admit(key, config.budgets)
+        call.headers.update(ticket.headers)
         permit = await self.limiter.acquire(key, stream=req.stream)
         try:
             attempt = await attempt_upstream(

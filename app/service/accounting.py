@@ -16,9 +16,15 @@ Contract:
   * it was cancelled (the server ended the task): recorded as 499 and the cancellation goes on.
 
 - :func:`finish_call` runs at most once per :class:`Call`: ``gateway_requests_total``, the
-  duration and overhead histograms (for requests that named a model), and one access-log line.
-  Overhead is the gateway's own time: the duration minus the time spent waiting for OCI
-  (``upstream_wait``) and for the client (``client_wait``).
+  duration and overhead histograms (for requests that named a model), the request's cost
+  (:func:`charge`), one access-log line and one audit record (``app.audit``). Overhead is the
+  gateway's own time: the duration minus the time spent waiting for OCI (``upstream_wait``)
+  and for the client (``client_wait``).
+- :func:`charge`: the answer's cost in USD at the model's ``price``, from the usage the client
+  was sent (OCI's counts; a stream cut off before OCI's usage arrived costs the translator's
+  estimate, ``call.partial_usage``, flagged ``cost_estimated``). It counts
+  ``gateway_spend_usd_total`` and adds the cost to the caller's budget windows and the usage
+  data through the request's budget ticket.
 - :func:`account_usage` counts an answer's tokens per model and key, charges the key's token
   budget, and teaches the calibrator, but only from counts OCI reported (never from estimates).
 """
@@ -35,10 +41,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from app.catalog import Resolved
+from app.catalog.price import cost
 from app.errors import STATUS_BY_TYPE, GatewayError, UpstreamKind, internal_error
 from app.observability import metrics as m
-from app.observability.logging import access_log
+from app.observability.logging import access_log, audit_log
+from app.security.budgets import Ticket
 from app.security.limits import Permit
+from app.security.policy import Principal
+from app.service.attribution import NONE, Attribution
 from app.translate.common import reasoning_tokens
 from app.translate.tokens import Calibrator
 
@@ -75,6 +85,18 @@ class Call:
     error_type: str | None = None
     attempts: int = 0
     finished: bool = False
+    principal: Principal | None = None
+    attribution: Attribution = NONE
+    #: the caller's budget windows, from the pre-check (None: no budget check was made)
+    ticket: Ticket | None = None
+    #: response headers the answer carries whatever it is (anthropic-ratelimit-unified-*)
+    headers: dict[str, str] = field(default_factory=dict)
+    #: usage of a stream that ended before OCI reported its own (the translator's estimate)
+    partial_usage: dict[str, int] | None = None
+    #: whether ``usage`` holds counts OCI reported (not the gateway's estimate)
+    usage_reported: bool = False
+    cost_usd: float = 0.0
+    cost_estimated: bool = False
 
 
 class Accounting:
@@ -157,6 +179,11 @@ def finish_call(call: Call) -> None:
     if resolved is not None:
         m.REQUEST_DURATION.labels(call.route, model).observe(duration)
         m.OVERHEAD.labels(call.route).observe(overhead)
+    charge(call)
+    usage = call.usage or call.partial_usage or {}
+    who = call.principal
+    attribution = call.attribution.fields()
+    cost_usd = round(call.cost_usd, 8) if call.ticket is not None or call.cost_usd else None
     access_log(
         request_id=call.request_id,
         key_id=call.key_id,
@@ -175,7 +202,60 @@ def finish_call(call: Call) -> None:
         attempts=call.attempts,
         opc_request_id=call.opc_request_id,
         error_type=call.error_type,
+        cost_usd=cost_usd,
+        team=who.team if who else None,
+        **attribution,
     )
+    audit_log(
+        request_id=call.request_id,
+        key_id=call.key_id,
+        principal_kind=who.kind if who else None,
+        owner=who.owner if who else None,
+        team=who.team if who else None,
+        route=call.route,
+        model=model or None,
+        oci_model=resolved.spec.oci_model if resolved else None,
+        stream=call.stream,
+        status=call.status,
+        error_type=call.error_type,
+        input_tokens=usage.get("input_tokens"),
+        cache_read_input_tokens=usage.get("cache_read_input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        cost_usd=cost_usd,
+        cost_estimated=call.cost_estimated or None,
+        duration_ms=round(duration * 1000, 1),
+        **attribution,
+    )
+
+
+def charge(call: Call) -> None:
+    """The request's cost (see the module docstring); nothing without a model or an answer."""
+    resolved = call.resolved
+    usage = call.usage or call.partial_usage
+    if resolved is None or not usage:
+        return
+    call.cost_estimated = not call.usage or not call.usage_reported
+    call.cost_usd = usd = cost(resolved.spec.price, usage)
+    who = call.principal
+    team = (who.team if who else None) or "-"
+    if usd > 0:
+        m.SPEND.labels(resolved.name, call.key_id, team).inc(usd)
+    ticket = call.ticket
+    if ticket is None:
+        return
+    dims: dict[str, list[str]] = {"model": [resolved.name]}
+    if who is not None:
+        dims["key" if who.kind == "key" else "user"] = [who.id]
+        if who.kind == "key" and who.owner:
+            dims["user"] = [who.owner]
+        if who.team:
+            dims["team"] = [who.team]
+    if call.attribution.request_class:
+        dims["class"] = [call.attribution.request_class]
+    if call.attribution.tags:
+        dims["tag"] = list(call.attribution.tags)
+    tokens = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
+    ticket.charge(usd, dims, (tokens, usage.get("output_tokens", 0)))
 
 
 def account_usage(
@@ -193,6 +273,7 @@ def account_usage(
     prompt estimate the calibrator learns against."""
     oci = oci_usage if isinstance(oci_usage, dict) else None
     call.usage = usage
+    call.usage_reported = oci is not None and type(oci.get("promptTokens")) is int
     call.reasoning_tokens = reasoning_tokens(oci)
     name, oci_model, requested = resolved.name, resolved.spec.oci_model, resolved.requested
     inp = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)

@@ -304,4 +304,6 @@ async def _stream(r: Reply, call: Call, streams: OpenStreams) -> AsyncGenerator[
             usage=call.usage,
             time_to_first_chunk=first_chunk,
         )
+        if failed is not None and not call.usage:  # cut off: it still costs (an estimate)
+            call.partial_usage = translator.final_usage()
         finish_call(call)
