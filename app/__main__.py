@@ -18,6 +18,8 @@ Contract:
   (:mod:`app.conformance`); exit 0 only when every scenario passed.
 - ``python -m app import-config config.json [-o FILE]`` converts the original single-file
   gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
+- ``python -m app usage [--by key|user|team|model|class|tag] [--since DAY]`` prints a spend
+  table from the usage data in Redis (:mod:`app.usage_cli`).
 - ``python -m app keys create|list|revoke|rotate`` manages the client keys file
   (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
   OCI credentials (:func:`app.config.check_client_auth`).
@@ -215,6 +217,13 @@ def keys(argv: list[str]) -> int:
     return keys_main(argv)
 
 
+def usage(argv: list[str]) -> int:
+    """``python -m app usage`` (:mod:`app.usage_cli`)."""
+    from app.usage_cli import main as usage_main
+
+    return usage_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
@@ -262,13 +271,15 @@ def main(argv: list[str] | None = None) -> int:
         return _tool(argv[0], argv[1:])
     if argv and argv[0] == "keys":
         return keys(argv[1:])
+    if argv and argv[0] == "usage":
+        return usage(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
         print(
-            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'conformance', "
-            "'import-config' or no argument",
+            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'usage', "
+            "'conformance', 'import-config' or no argument",
             file=sys.stderr,
         )
         return 2

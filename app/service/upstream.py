@@ -237,6 +237,8 @@ async def attempt_upstream(
         now = Attempt(span, labels, opc_id)
         ticket = breakers.begin(target.key)
         span.set_attribute("oci.circuit_state", ticket.seen.label)
+        if call.attribution.session_id or call.attribution.tags or call.attribution.agent_id:
+            span.set_attributes(call.attribution.span_attributes())  # session, agent, tags
         try:
             now.answer = answer = await client.open(
                 target.base_url, body, opc_id, stream=oci.stream
