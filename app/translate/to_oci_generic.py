@@ -263,9 +263,10 @@ def pair_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 results[tool.get("toolCallId", "")] = tool
             j += 1
         for k, call in enumerate(calls):
-            single: dict[str, Any] = {"role": "ASSISTANT", "toolCalls": [call]}
+            single: dict[str, Any] = {"role": "ASSISTANT"}
             if k == 0 and "content" in msg:
                 single["content"] = msg["content"]
+            single["toolCalls"] = [call]
             out.append(single)
             result = results.pop(call["id"], None)
             if result is not None:
