@@ -61,7 +61,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "per-request: OCI request signing (oci.signer / RSA)",
         ("oci/signer.py", "OciAuth.sign", "sign_now"),
     ),
-    ("per-request: body parse + validation (orjson, pydantic)", ("Gateway.parse", "_check_depth")),
+    (
+        "per-request: body parse + validation (orjson, pydantic)",
+        ("parse (app/service/parse.py)", "check_depth"),
+    ),
     (
         "per-request: Anthropic -> OCI translation",
         ("to_oci (app/translate", "raw_estimate", "Calibrator.estimate"),
@@ -71,7 +74,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tracing (opentelemetry, all paths)", ("opentelemetry/",)),
     (
         "per-request: upstream connect/send (aiohttp client request)",
-        ("ClientSession._request", "OciClient.send"),
+        ("ClientSession._request", "OciClient.open"),
     ),
     ("per-request: FastAPI/Starlette routing + middleware", ("starlette/", "fastapi/")),
     ("per-event: OCI SSE parse (SseReader.feed)", ("SseReader.feed",)),
@@ -84,14 +87,17 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "per-event: response write (uvicorn send, SSEResponse)",
         ("uvicorn/protocols/http", "SSEResponse.__call__"),
     ),
-    ("per-event: stream generator (Gateway._stream)", ("Gateway._stream",)),
+    (
+        "per-event: stream generator (service/finish.py _stream)",
+        ("_stream (app/service/finish.py",),
+    ),
     (
         "aiohttp client protocol (data_received / parser)",
         ("aiohttp/client_proto.py", "aiohttp/http_parser.py"),
     ),
     (
-        "per-request: handler (create_message, Gateway.messages)",
-        ("create_message", "Gateway.messages"),
+        "per-request: handler (create_message, MessagesService.messages)",
+        ("create_message", "MessagesService.messages"),
     ),
 )
 OTHER = "event loop, asyncio, uvicorn/httptools protocol, other"
@@ -102,16 +108,17 @@ KEY_FRAMES = (
     ("per-request", "OciAuth.sign (app/oci/auth.py)"),
     ("per-request", "_sign_rsa (oci/"),
     ("per-request", "ClientSession._request (aiohttp/client.py)"),
-    ("per-request", "Gateway.parse (app/service.py)"),
+    ("per-request", "parse (app/service/parse.py)"),
     ("per-request", "to_oci (app/translate/to_oci.py)"),
-    ("per-request", "Gateway.finish_call (app/service.py)"),
+    ("per-request", "to_oci_generic (app/translate/to_oci_generic.py)"),
+    ("per-request", "finish_call (app/service/accounting.py)"),
     ("per-request", "access_log (app/observability/logging.py)"),
-    ("per-request", "Gateway._account (app/service.py)"),
+    ("per-request", "account_usage (app/service/accounting.py)"),
     ("per-request", "solve_dependencies (fastapi/"),
     ("per-request", "read_body (app/api/deps.py)"),
     ("per-request", "authenticate (app/api/deps.py)"),
     ("per-request", "create_task (asyncio/tasks.py)"),
-    ("per-event", "read_chunks (app/oci/client.py)"),
+    ("per-event", "read_chunks (app/oci/stream.py)"),
     ("per-event", "SseReader.feed (app/oci/sse.py)"),
     ("per-event", "StreamTranslator.feed (app/translate/stream.py)"),
     ("per-event", "sender (starlette/_exception_handler.py)"),

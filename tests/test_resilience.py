@@ -246,11 +246,12 @@ def test_per_key_token_and_stream_limits(fake: FakeOCI, oci_key: TestKey,
     with _limited_gateway(tmp_path, fake, oci_key, max_concurrent_streams=1) as gw:
         fake.push(Scenario(text="a b c d", chunks=4, delay_between=0.4))
         out: dict[str, Any] = {}
+        sent = len(fake.requests)
         t = threading.Thread(target=_stream_in_thread, args=(gw.url, {
             **BODY, "stream": True}, out, "limited-key-123456"))
         t.start()
-        assert fake.wait_until(lambda: len(fake.requests) >= 1, 5)
-        time.sleep(0.1)
+        # the slot is taken before the upstream call, so once OCI has the request it is held
+        assert fake.wait_until(lambda: len(fake.requests) > sent, 5)
         r = gw.post("/v1/messages", {**BODY, "stream": True}, key="limited-key-123456")
         assert r.status_code == 429 and "concurrent streams" in r.json()["error"]["message"]
         t.join(timeout=10)

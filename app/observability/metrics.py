@@ -188,7 +188,7 @@ RATELIMIT_BACKEND_ERRORS = Counter(
 )
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads",
-    "Config and keys file reloads. result: ok|error.",
+    "Config and keys file reloads. result: ok|error|restart_required.",
     ["file", "result"],
 )
 
