@@ -1,6 +1,6 @@
 """The per-model profile table (app/catalog/profiles.py) and how a config entry changes it.
 
-What the table says for the ids the evidence names (reference/oci-real-world.md, "RW §n"), that
+What the table says for the ids the evidence names (the audit oci-real-world.md, "RW §n"), that
 every rule's glob is reachable (no rule hidden behind a broader one), how ``ModelSpec`` derives
 its profile (table < legacy keys < ``profile:``), that unknown ``profile`` keys are config
 errors, that ``python -m app check`` prints the effective profile, and the finish-reason map.

@@ -1,4 +1,4 @@
-"""The per-model rules of real OCI (reference/oci-real-world.md, "RW §n"), end to end.
+"""The per-model rules of real OCI (the team's audit oci-real-world.md, "RW §n"), end to end.
 
 Each test sends a request through the gateway over HTTP to the emulator (which rejects what
 real OCI rejects) and reads the OCI request the gateway sent from the emulator's records:

@@ -9,9 +9,10 @@ and the legacy keys ``capabilities``/``api_format``/``max_tokens_param``
 (:meth:`app.catalog.spec.ModelSpec.profile`). The translators read only the profile, never the
 model id: no ``model_id.startswith(...)`` chains anywhere else.
 
-Every rule cites its evidence: "RW §n" is the discrepancy item (or section) of
-``reference/oci-real-world.md`` and the source it names. Figures not given by the evidence
-keep the gateway's previous defaults (128,000 context, 4,096 output).
+Every rule cites its evidence: "RW §n" is the discrepancy item (or section) of the team's audit
+of the real service (``oci-real-world.md``, kept with the team's references, not in this
+repository) and the public source it names. Figures not given by the evidence keep the
+gateway's previous defaults (128,000 context, 4,096 output).
 
 Two facts the table keeps apart (RW §1): ``reasoning`` = the model reasons and may return
 ``reasoningContent`` (informational: the answer translator takes reasoning whenever it comes),
