@@ -10,6 +10,10 @@ Contract:
   (:mod:`app.catalog.profiles`), aliases and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
+  ``--models`` (and ``--probe``) asks OCI's ListModels what the region offers and warns for a
+  configured model that is not offered, deprecated or retired (plain ``check`` stays offline).
+- ``python -m app models [--all]`` lists the chat models (``--all``: every model) the
+  tenancy's region offers, with capabilities, lifecycle state and deprecation/retirement dates.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import sys
 import time
+from typing import Any
 
 from app.config import ConfigError, GatewayConfig, load_config
 from app.settings import Settings, whole_seconds
@@ -87,6 +92,8 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
                 finally:
                     answer.close()
                 print(f"probe {name}: OK in {(time.perf_counter() - t0) * 1000:.0f} ms")
+                if answer.retirement_info:
+                    print(f"warning: {name}: OCI model-retirement-info: {answer.retirement_info}")
             except UpstreamError as err:
                 ok = False
                 print(
@@ -99,11 +106,74 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
     return ok
 
 
+async def _oci_models(config: GatewayConfig, capability: str | None) -> list[Any]:
+    from app.oci.auth import build_auth
+    from app.oci.client import OciClient
+    from app.oci.models_api import list_models
+
+    auth = await asyncio.to_thread(build_auth, config.oci)
+    client = OciClient(auth, config.oci)
+    await client.start()
+    try:
+        return await list_models(client, config, capability)
+    finally:
+        await client.close()
+
+
+def _lifecycle_check(config: GatewayConfig, *, strict: bool) -> bool:
+    """``check --models``/``--probe``: warn for configured models ListModels does not show as
+    current. False only when ``strict`` and ListModels itself failed."""
+    from app.oci.errors import UpstreamError
+    from app.oci.models_api import lifecycle_warnings, management_url
+
+    try:
+        offered = asyncio.run(_oci_models(config, "CHAT"))
+    except UpstreamError as err:
+        print(
+            f"{'error' if strict else 'warning'}: ListModels at {management_url(config)} "
+            f"failed (HTTP {err.upstream_status}): {err.message}"
+        )
+        return not strict
+    warnings = lifecycle_warnings(config, offered)
+    for line in warnings:
+        print(f"warning: {line}")
+    print(f"ListModels: {len(offered)} chat models offered, {len(warnings)} warning(s)")
+    return True
+
+
+def models(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app models")
+    parser.add_argument("--config", help="config file (default: $GATEWAY_CONFIG)")
+    parser.add_argument("--all", action="store_true", help="every model, not only CHAT ones")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    path = args.config or settings.config
+    from app.oci.errors import UpstreamError
+    from app.oci.models_api import management_url, table
+
+    try:
+        config = load_config(path, settings.oci_endpoint)
+        offered = asyncio.run(_oci_models(config, None if args.all else "CHAT"))
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    except UpstreamError as err:
+        print(
+            f"ListModels at {management_url(config)} failed (HTTP {err.upstream_status}): "
+            f"{err.message} [opc-request-id {err.opc_request_id}]",
+            file=sys.stderr,
+        )
+        return 1
+    print(table(offered))
+    return 0
+
+
 def check(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m app check")
     parser.add_argument("--config", help="config file (default: $GATEWAY_CONFIG)")
     parser.add_argument("--probe", action="store_true", help="send one tiny request to OCI")
     parser.add_argument("--model", help="probe only this model")
+    parser.add_argument("--models", action="store_true", help="check models with ListModels")
     args = parser.parse_args(argv)
     settings = Settings()
     path = args.config or settings.config
@@ -119,6 +189,8 @@ def check(argv: list[str]) -> int:
             print(f"  {name} (rule {rule}):\n    {spec.profile.describe()}")
         if args.model and args.model not in config.models:
             raise ConfigError(f"--model: {args.model!r} is not a model of the config")
+        if (args.models or args.probe) and not _lifecycle_check(config, strict=args.models):
+            return 1
         if args.probe:
             return 0 if asyncio.run(_probe(config, args.model)) else 1
         from app.oci.auth import build_auth
@@ -160,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "check":
         return check(argv[1:])
+    if argv and argv[0] == "models":
+        return models(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
-        print(f"unknown command {argv[0]!r}; use 'check' or no argument", file=sys.stderr)
+        print(f"unknown command {argv[0]!r}; use 'check', 'models' or no argument", file=sys.stderr)
         return 2
     return serve()
 

@@ -110,6 +110,24 @@ class Observability(_Strict):
     record_content: bool = False
 
 
+class Media(_Strict):
+    """Anthropic ``url`` image/document sources: OCI takes base64 only, so the gateway fetches
+    them (app/service/media.py); the limits keep that fetch from being a way into the network."""
+
+    fetch: bool = True
+    #: largest image or document fetched, in bytes
+    max_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    #: seconds for all the fetches of one request together
+    timeout: float = Field(10.0, gt=0)
+    #: url sources in one request at most
+    max_items: int = Field(20, ge=1, le=100)
+    max_redirects: int = Field(3, ge=0, le=10)
+    #: fetch from private, loopback, link-local and other non-public addresses too
+    allow_private: bool = False
+    #: host names or IP literals fetched even when they resolve to non-public addresses
+    allowed_hosts: tuple[str, ...] = ()
+
+
 class GatewayConfig(_Strict):
     oci: OciSection
     models: dict[str, ModelSpec]
@@ -119,6 +137,7 @@ class GatewayConfig(_Strict):
     server: ServerLimits = ServerLimits()
     limits: Limits = Limits()
     observability: Observability = Observability()
+    media: Media = Media()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -58,6 +58,18 @@ TEST_MODELS: dict[str, dict[str, Any]] = {
         "max_output_tokens": 8000,
         "capabilities": ["tools"],
     },
+    # COHEREV2 (spec.format from the model id): Command A Vision and Command A Reasoning
+    "command-a-vision": {
+        "model_id": "cohere.command-a-vision-07-2025",
+        "max_output_tokens": 4000,
+        "capabilities": ["tools", "vision", "structured_output"],
+    },
+    "command-a-reasoning": {
+        "model_id": "cohere.command-a-reasoning-08-2025",
+        "max_output_tokens": 4000,
+        "context_window": 256000,
+        "capabilities": ["tools", "reasoning"],
+    },
     "tiny": {
         "model_id": "meta.llama-3.3-70b-instruct",
         "max_output_tokens": 100,

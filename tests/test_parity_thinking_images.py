@@ -176,16 +176,29 @@ URL_IMAGE = {"type": "url", "url": "https://example.com/cat.jpg"}
 
 @pytest.mark.parametrize("model", ["grok", "gemini", "gpt5"])
 def test_images_reach_vision_models(gateway: GatewayServer, fake: FakeOCI, model: str) -> None:
-    content = [{"type": "text", "text": "compare"}, image_block(B64_IMAGE),
-               image_block(URL_IMAGE)]
+    content = [{"type": "text", "text": "compare"}, image_block(B64_IMAGE)]
     r = gateway.post("/v1/messages", ask(model, content))
     assert r.status_code == 200, r.text
     parts = chat(fake)["messages"][-1]["content"]
     assert parts == [
         {"type": "TEXT", "text": "compare"},
         {"type": "IMAGE", "imageUrl": {"url": f"data:image/png;base64,{RED_PNG}"}},
-        {"type": "IMAGE", "imageUrl": {"url": "https://example.com/cat.jpg"}},
     ]
+
+
+@pytest.mark.parametrize("model", ["grok", "gemini", "gpt5"])
+def test_url_images_are_never_passed_through_to_oci(gateway: GatewayServer, fake: FakeOCI,
+                                                    model: str) -> None:
+    """Real OCI takes base64 data URLs only (oci-real-world.md #9): a url source is fetched by
+    the gateway (tests/test_media_fetch.py) or, when it cannot be, refused before OCI is called.
+    Here the host does not resolve (no network in tests): a clear 400 naming the block."""
+    content = [{"type": "text", "text": "compare"}, image_block(URL_IMAGE)]
+    r = gateway.post("/v1/messages", ask(model, content))
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error"
+    assert "content[1].source.url" in err["message"] and "cannot fetch" in err["message"]
+    assert not fake.requests
 
 
 @pytest.mark.parametrize("model", ["llama", "grok-fast", "cohere", "gpt-oss"])
@@ -232,18 +245,13 @@ def test_plain_text_documents_are_inlined(gateway: GatewayServer, fake: FakeOCI,
     assert "DOCUMENT" not in sent
 
 
-@pytest.mark.parametrize("source", [
-    {"type": "base64", "media_type": "application/pdf", "data": PDF},
-    {"type": "url", "url": "https://example.com/paper.pdf"},
-])
-def test_pdf_goes_to_the_documents_model(gateway: GatewayServer, fake: FakeOCI,
-                                         source: dict[str, Any]) -> None:
+def test_pdf_goes_to_the_documents_model(gateway: GatewayServer, fake: FakeOCI) -> None:
+    source = {"type": "base64", "media_type": "application/pdf", "data": PDF}
     r = gateway.post("/v1/messages", ask("gemini", [{"type": "document", "source": source},
                                                     {"type": "text", "text": "summarise"}]))
     assert r.status_code == 200, r.text
     parts = chat(fake)["messages"][-1]["content"]
-    url = (f"data:application/pdf;base64,{PDF}" if source["type"] == "base64"
-           else source["url"])
+    url = f"data:application/pdf;base64,{PDF}"
     assert parts[0] == {"type": "DOCUMENT", "documentUrl": {"url": url}}
     assert parts[1] == {"type": "TEXT", "text": "summarise"}
 

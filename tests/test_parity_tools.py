@@ -114,7 +114,7 @@ def test_claude_code_main_turn_is_accepted_by_every_family(gateway: GatewayServe
     rec = fake.requests[-1]
     assert rec.status == 200, rec.error_message
     sent = rec.body["chatRequest"]["tools"]
-    assert [t["name"] for t in sent] == [t["name"] for t in body["tools"]]
+    assert [t.get("function", t)["name"] for t in sent] == [t["name"] for t in body["tools"]]
     assert "$schema" not in json.dumps(sent)
 
 

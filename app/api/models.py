@@ -3,7 +3,9 @@
 Contract: ids are the gateway model names of the config (what clients put in ``model``), then
 the aliases that are plain names (no glob), with
 ``display_name``, ``created_at``, ``max_input_tokens`` and ``max_tokens``; pagination with
-``limit`` (1 to 1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7).
+``limit`` (1 to 1000), ``after_id`` and ``before_id`` as on the Anthropic API (§7). A model
+whose OCI answers carried ``model-retirement-info`` (seen by this process) also has
+``retirement_info`` (OCI's text) and ``deprecated: true``; clients ignore unknown fields.
 Accounted like every route (``gateway_requests_total``, one access-log line).
 """
 
@@ -16,12 +18,13 @@ from starlette.responses import Response
 
 from app.api.deps import authenticate, respond, service
 from app.errors import InvalidRequest, NotFound
+from app.service.lifecycle import RetirementNotices
 
 _CREATED = "2025-01-01T00:00:00Z"
 
 
-def _info(name: str, spec: Any) -> dict[str, Any]:
-    return {
+def _info(name: str, spec: Any, notices: RetirementNotices) -> dict[str, Any]:
+    info = {
         "type": "model",
         "id": name,
         "display_name": spec.display_name or name,
@@ -29,6 +32,11 @@ def _info(name: str, spec: Any) -> dict[str, Any]:
         "max_input_tokens": spec.context_window,
         "max_tokens": spec.max_output_tokens,
     }
+    notice = notices.get(spec.oci_model)
+    if notice is not None:
+        info["deprecated"] = True
+        info["retirement_info"] = notice.text
+    return info
 
 
 async def list_models(request: Request) -> Response:
@@ -51,7 +59,7 @@ async def list_models(request: Request) -> Response:
         page = names[:limit]
         acct.answer(
             {
-                "data": [_info(n, listing[n]) for n in page],
+                "data": [_info(n, listing[n], svc.notices) for n in page],
                 "has_more": len(names) > limit,
                 "first_id": page[0] if page else None,
                 "last_id": page[-1] if page else None,
@@ -68,5 +76,5 @@ async def get_model(request: Request) -> Response:
         spec = dict(svc.catalog.listing()).get(model_id)
         if spec is None:
             raise NotFound(f"model {model_id!r} is not served by this gateway")
-        acct.answer(_info(model_id, spec))
+        acct.answer(_info(model_id, spec, svc.notices))
     return respond(acct)

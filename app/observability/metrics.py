@@ -191,6 +191,26 @@ CONFIG_RELOADS = Counter(
     "Config and keys file reloads. result: ok|error|restart_required.",
     ["file", "result"],
 )
+PARAM_DROPPED = Counter(
+    "gateway_param_dropped",
+    "Request parameters OCI refused for a model (400) that the gateway then dropped or renamed "
+    "and retried without; later requests omit them up front for an hour. param: a closed set "
+    "(app.oci.param_compat.PARAMS).",
+    ["model", "param"],
+)
+MODEL_RETIREMENT_NOTICE = Gauge(
+    "gateway_model_retirement_notice",
+    "1 for a model whose OCI answers carry the model-retirement-info header (deprecated, "
+    "retirement scheduled).",
+    ["model", "oci_model"],
+    multiprocess_mode="max",
+)
+MEDIA_FETCHES = Counter(
+    "gateway_media_fetches",
+    "Image and document url sources fetched for OCI (which takes base64 only). result: "
+    "ok|refused|too_large|bad_type|timeout|error|disabled.",
+    ["kind", "result"],
+)
 
 
 class _Noop:
@@ -208,6 +228,9 @@ class _Noop:
     def observe(self, amount: float) -> None:
         pass
 
+    def set(self, value: float) -> None:
+        pass
+
 
 if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no"):
     _NOOP = _Noop()
@@ -216,6 +239,7 @@ if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no")
     UPSTREAM_FAILOVERS = ACTIVE_STREAMS = REQUEST_DURATION = _NOOP  # type: ignore[assignment]
     TIME_TO_FIRST_TOKEN = OVERHEAD = RATE_LIMITED = CLIENT_ERRORS = _NOOP  # type: ignore[assignment]
     RATELIMIT_BACKEND_ERRORS = CONFIG_RELOADS = _NOOP  # type: ignore[assignment]
+    PARAM_DROPPED = MODEL_RETIREMENT_NOTICE = MEDIA_FETCHES = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -10,8 +10,11 @@ Contract:
   attempt is its own span and metric.
 - :class:`UpstreamAnswer` is the only upstream object that leaves this package: ``events()``
   (the stream, :func:`~app.oci.stream.read_chunks`), ``json()`` (the whole body),
-  ``opc_request_id``, and ``close()``, which must be called once the caller is done, however it
-  ended. No aiohttp type crosses into the service.
+  ``opc_request_id``, ``retirement_info`` (OCI's ``model-retirement-info`` header on answers of
+  a deprecated model, else ``None``), and ``close()``, which must be called once the caller is
+  done, however it ended. No aiohttp type crosses into the service.
+- :meth:`OciClient.get_json` is one signed GET of the management API (``ListModels``,
+  :mod:`app.oci.models_api`) with the same signer and pool; errors as for :meth:`open`.
 - :meth:`OciClient.reconfigure` takes a reloaded ``oci`` section for new requests without
   disturbing open streams (a new pool when its size or the connect timeout changed).
 - The SDK's blocking retry strategy and circuit breaker are not used (oci-genai-wire.md §3).
@@ -27,7 +30,7 @@ import aiohttp
 import orjson
 
 from app.config import OciSection
-from app.oci.auth import OciAuth
+from app.oci.auth import OciAuth, _SignTarget
 from app.oci.errors import broken_answer, classify, connect_error, timeout_error
 from app.oci.stream import read_chunks
 
@@ -37,11 +40,13 @@ CHAT_PATH = "/20231130/actions/chat"
 class UpstreamAnswer:
     """An answer OCI started (HTTP 200), open until :meth:`close`."""
 
-    __slots__ = ("_resp", "opc_request_id")
+    __slots__ = ("_resp", "opc_request_id", "retirement_info")
 
     def __init__(self, resp: aiohttp.ClientResponse, opc_request_id: str) -> None:
         self._resp = resp
         self.opc_request_id = opc_request_id
+        # OCI release note 2025-07-10: deprecated models answer with this header
+        self.retirement_info: str | None = resp.headers.get("model-retirement-info")
 
     def events(
         self, *, idle: float, ping_every: float
@@ -212,3 +217,42 @@ class OciClient:
                 refreshed = True  # a token signer's token expired: refresh once and retry
                 continue
             raise classify(resp.status, err_body, resp.headers, opc_id)
+
+    async def get_json(self, url: str, opc_request_id: str) -> tuple[dict[str, Any], str | None]:
+        """One signed GET (management API): the JSON object and the ``opc-next-page`` header."""
+        assert self._session is not None, "OciClient.start() was not awaited"
+        headers = {
+            "accept": "application/json",
+            "opc-request-id": opc_request_id,
+            "user-agent": "oci-anthropic-gateway/0.1",
+        }
+        refreshed = False
+        while True:
+            target = _SignTarget("GET", url, dict(headers), b"")
+            if self.auth.blocking:  # a token signer may refresh over the network
+                await asyncio.to_thread(self.auth.signer, target)
+            else:
+                self.auth.signer(target)
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.first_byte):
+                    async with self._session.get(url, headers=target.headers) as resp:
+                        data = await resp.read()
+            except TimeoutError:
+                raise timeout_error(f"no answer within {self.cfg.timeouts.first_byte:g}s") from None
+            except (aiohttp.ClientError, OSError) as err:
+                raise connect_error(err) from None
+            opc_id = resp.headers.get("opc-request-id", opc_request_id)
+            if resp.status == 401 and not refreshed and await self.auth.refresh():
+                refreshed = True
+                continue
+            if resp.status != 200:
+                raise classify(resp.status, data, resp.headers, opc_id)
+            try:
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise broken_answer(
+                    "OCI sent an answer that is not JSON", retryable=False
+                ) from None
+            if not isinstance(value, dict):
+                raise broken_answer("OCI sent an unexpected answer", retryable=False)
+            return value, resp.headers.get("opc-next-page")

@@ -5,8 +5,12 @@ Contract:
   attempt may help (``retryable``) and what OCI answered (``upstream_status``); its
   ``upstream_kind`` is always an :class:`~app.errors.UpstreamKind`.
 - :func:`classify` maps an OCI error response (status, body, headers) to one
-  (oci-genai-wire.md §9). The transport's own failures come from :func:`timeout_error`,
-  :func:`connect_error` and :func:`broken_answer`.
+  (oci-genai-wire.md §9). A ``message`` that is itself JSON (OpenAI-family and xAI models,
+  oci-real-world.md #14) is unwrapped first (:func:`~app.oci.param_compat.unwrap_message`), so
+  the client reads the inner text and the context-overflow match runs on it; a 400 that says
+  the model does not support a parameter carries its wire name in ``param``. The transport's
+  own failures come from :func:`timeout_error`, :func:`connect_error` and
+  :func:`broken_answer`.
 - :func:`context_error` is the whole context-overflow mapping: OCI's "too long" 400, with the
   token counts from its message when it names them (:func:`context_overflow_numbers`), becomes
   the exact ``prompt is too long: N tokens > M maximum`` that Claude Code compacts on.
@@ -20,6 +24,7 @@ from typing import Any
 import orjson
 
 from app.errors import GatewayError, InvalidRequest, UpstreamKind, prompt_too_long
+from app.oci.param_compat import rejected_param, unwrap_message
 
 
 class UpstreamError(GatewayError):
@@ -47,6 +52,8 @@ class UpstreamError(GatewayError):
         )
         self.retryable = retryable
         self.upstream_status = upstream_status
+        #: the request parameter a 400 says the model does not support (param_compat.PARAMS)
+        self.param: str | None = None
 
 
 _CONTEXT_RX = re.compile(
@@ -60,10 +67,15 @@ _NUMBERS_RX = re.compile(r"\d[\d,]*")
 def classify(status: int, body: bytes, headers: Any, opc_id: str | None) -> UpstreamError:
     """An OCI error response -> the Anthropic error (oci-genai-wire.md §9, issue table)."""
     message = ""
+    param: str | None = None
+    code: str | None = None
     try:
         parsed = orjson.loads(body) if body else {}
         if isinstance(parsed, dict):
-            message = str(parsed.get("message") or parsed.get("code") or "")
+            raw = parsed.get("message") or parsed.get("error") or parsed.get("code") or ""
+            if not isinstance(raw, str):  # {"error": {...}} straight from the model
+                raw = orjson.dumps({"error": raw}).decode()
+            message, param, code = unwrap_message(raw)
     except orjson.JSONDecodeError:
         message = body[:300].decode("utf-8", "replace")
     message = message[:1000]
@@ -83,9 +95,11 @@ def classify(status: int, body: bytes, headers: Any, opc_id: str | None) -> Upst
     if status == 400:
         if _CONTEXT_RX.search(message):
             return error(message, UpstreamKind.CONTEXT_OVERFLOW, "invalid_request_error")
-        return error(
+        bad = error(
             message or "OCI rejected the request", UpstreamKind.BAD_REQUEST, "invalid_request_error"
         )
+        bad.param = rejected_param(message, param, code)
+        return bad
     if status == 404:
         return error(
             "OCI Generative AI could not find the model, or the gateway's identity has no access "

@@ -14,9 +14,11 @@ maximum``), take the key's permit (429), then make the attempts over the model's
 (:mod:`.upstream`, retrying only while nothing was sent) and finish the answer (:mod:`.finish`),
 counting tokens, times and overhead (:mod:`.accounting`).
 
-Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.upstream`
-(targets, attempts, spans), :mod:`.finish` (JSON and stream answers), :mod:`.accounting` (the
-per-request record: metrics, access log, calibrator feed).
+Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.media` (url
+images and PDFs fetched as base64), :mod:`.upstream` (targets, attempts, spans; refused
+parameters in :mod:`.param_memory`, retirement notices in :mod:`.lifecycle`), :mod:`.finish`
+(JSON and stream answers), :mod:`.accounting` (the per-request record: metrics, access log,
+calibrator feed).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from app.security.keys import ClientKey
 from app.security.limits import Limiter
 from app.service.accounting import Accounting, Call, new_request_id
 from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
+from app.service.lifecycle import RetirementNotices
+from app.service.media import has_url_sources, inline_media
+from app.service.param_memory import ParamMemory
 from app.service.parse import parse
 from app.service.upstream import attempt_upstream
 from app.translate.common import mint_id
@@ -57,6 +62,9 @@ class MessagesService:
         self.calibrator = Calibrator()
         self.region = region or config.oci.region or ""
         self.streams = OpenStreams()
+        #: what OCI taught this process: refused parameters, retirement notices
+        self.params = ParamMemory()
+        self.notices = RetirementNotices()
 
     @property
     def stream_tasks(self) -> set[asyncio.Task[Any]]:
@@ -94,6 +102,11 @@ class MessagesService:
         req = parse(body, MessagesRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
         call.stream = req.stream
+        if has_url_sources(body):  # url images/PDFs become base64 before translation
+            t0 = time.perf_counter()
+            await inline_media(req, resolved.spec, config.media)
+            # waiting for a media server is not the gateway's own time (gateway_overhead)
+            call.upstream_wait += time.perf_counter() - t0
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)
@@ -103,7 +116,15 @@ class MessagesService:
         permit = await self.limiter.acquire(key, stream=req.stream)
         try:
             attempt = await attempt_upstream(
-                self.client, config, self.region, oci, resolved, call, estimate=estimate
+                self.client,
+                config,
+                self.region,
+                oci,
+                resolved,
+                call,
+                estimate=estimate,
+                params=self.params,
+                notices=self.notices,
             )
         except BaseException:
             permit.release()

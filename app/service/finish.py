@@ -40,7 +40,7 @@ from app.service.accounting import Call, account_usage, finish_call
 from app.service.upstream import Attempt
 from app.translate.from_oci import message_from_oci
 from app.translate.request import OciRequest
-from app.translate.stream import StreamTranslator
+from app.translate.stream_coherev2 import translator_for
 from app.translate.tokens import Calibrator
 
 log = logging.getLogger("app.service")
@@ -116,7 +116,7 @@ def _oci_usage(chat: Any) -> Any:
 def _finish_of(chat: Any) -> str | None:
     if not isinstance(chat, dict):
         return None
-    if chat.get("apiFormat") == "COHERE":
+    if chat.get("apiFormat") in ("COHERE", "COHEREV2"):
         finish = chat.get("finishReason")
     else:
         choices = chat.get("choices")
@@ -177,11 +177,11 @@ class StreamBody:
 
 async def _stream(r: Reply, call: Call, streams: OpenStreams) -> AsyncGenerator[bytes, None]:
     attempt, resolved, config = r.attempt, r.resolved, r.config
-    translator = StreamTranslator(
+    translator = translator_for(
+        resolved.spec.format,
         message_id=r.message_id,
         model=r.model,
         estimated_input=r.estimate,
-        cohere=resolved.spec.format == "COHERE",
         stop_sequences=r.oci.stop_sequences,
         transcript=[] if config.observability.record_content else None,
     )

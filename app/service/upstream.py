@@ -8,6 +8,12 @@ retried like any other failure; nothing has reached the client before this retur
 the last :class:`~app.oci.errors.UpstreamError` when the attempts are spent, or at once for a
 failure no retry can fix (OCI's context overflow comes back as the ``prompt is too long`` 400).
 
+Parameters (:mod:`.param_memory`): the request goes out without the parameters OCI already
+refused for the model; a 400 naming another one (``reasoningEffort``, ``temperature``, …;
+:func:`~app.oci.param_compat.rejected_param`) is learnt and the request is sent again at once
+without it, once per request and outside the retry budget (the model would never accept the
+first form). OCI's ``model-retirement-info`` header is noted (:mod:`.lifecycle`).
+
 Each attempt is a ``chat {model}`` span with an ``opc-request-id`` of its own, ended exactly once
 by :meth:`Attempt.end` (with the attempt's ``gen_ai.client.operation.duration``); failed
 attempts also count in ``gateway_upstream_errors_total``, retries and failovers in theirs. The
@@ -33,8 +39,11 @@ from app.observability import metrics as m
 from app.observability import tracing
 from app.oci.client import OciClient, UpstreamAnswer
 from app.oci.errors import UpstreamError, context_error
+from app.oci.param_compat import heal
 from app.oci.retry import RetryPolicy
 from app.service.accounting import Call, gen_ai_labels
+from app.service.lifecycle import RetirementNotices
+from app.service.param_memory import ParamMemory
 from app.translate.request import OciRequest
 
 log = logging.getLogger("app.service")
@@ -110,6 +119,8 @@ async def attempt_upstream(
     call: Call,
     *,
     estimate: int,
+    params: ParamMemory,
+    notices: RetirementNotices,
 ) -> Attempt:
     """Attempts over the targets until one answers; see the module docstring."""
     policy = RetryPolicy.from_config(config.oci.retries)
@@ -118,15 +129,21 @@ async def attempt_upstream(
     labels = gen_ai_labels(resolved)
     idle = config.oci.timeouts.idle
     bodies: dict[int, bytes] = {}
+    chat = params.apply(spec.oci_model, oci.body["chatRequest"])
+    healed = False
     ti = 0
     attempt = 0
+    sent = 0
     while True:
         target = places[ti]
         body = bodies.get(ti)
         if body is None:
             # the translation is never edited in place: each target gets its own serving mode
-            body = bodies[ti] = orjson.dumps({**oci.body, "servingMode": target.serving})
-        call.attempts = attempt + 1
+            body = bodies[ti] = orjson.dumps(
+                {**oci.body, "servingMode": target.serving, "chatRequest": chat}
+            )
+        sent += 1
+        call.attempts = sent
         opc_id = uuid.uuid4().hex.upper()
         call.opc_request_id = opc_id
         span = tracing.chat_span(
@@ -134,13 +151,13 @@ async def attempt_upstream(
             oci_model=spec.oci_model,
             requested=resolved.requested,
             max_tokens=oci.max_tokens,
-            temperature=oci.temperature,
-            top_p=oci.top_p,
+            temperature=chat.get("temperature"),
+            top_p=chat.get("topP"),
             region=target.region,
             api_format=spec.format,
             serving_mode=target.serving["servingType"],
             key_id=call.key_id,
-            attempt=attempt + 1,
+            attempt=sent,
             stream=oci.stream,
         )
         if config.observability.record_content:
@@ -151,6 +168,8 @@ async def attempt_upstream(
                 target.base_url, body, opc_id, stream=oci.stream
             )
             now.opc_request_id = call.opc_request_id = answer.opc_request_id
+            if answer.retirement_info:
+                notices.note(resolved.name, spec.oci_model, answer.retirement_info)
             if not oci.stream:
                 try:
                     now.result = await answer.json(idle=idle)
@@ -166,7 +185,7 @@ async def attempt_upstream(
                 "upstream attempt failed",
                 extra={
                     "request_id": call.request_id,
-                    "attempt": attempt + 1,
+                    "attempt": sent,
                     "error_type": kind,
                     "upstream_status": err.upstream_status,
                     "opc_request_id": opc,
@@ -175,6 +194,15 @@ async def attempt_upstream(
             )
             if err.upstream_kind == UpstreamKind.CONTEXT_OVERFLOW:
                 raise context_error(err, estimate, spec.context_window) from None
+            fix = heal(chat, err.param) if err.param else None
+            if fix is not None and err.param is not None:
+                chat, action = fix
+                params.learn(resolved.name, spec.oci_model, err.param, action)
+                if not healed:  # once per request: a second refusal goes back to the client
+                    healed = True
+                    bodies.clear()
+                    m.UPSTREAM_RETRIES.labels(resolved.name, kind).inc()
+                    continue
             step = policy.after(attempt, ti, len(places), err)
             if step is None:
                 raise

@@ -24,8 +24,11 @@ IMAGE_TOKENS = 1000  #: an image whose size cannot be read (URL, unknown format)
 IMAGE_MIN_TOKENS = 85
 IMAGE_MAX_TOKENS = 1600  # Anthropic scales larger images down to ~1.15 megapixels
 MESSAGE_OVERHEAD = 4
-# "output": COHERE toolResults outputs ({"output": text}, as app.translate.to_oci_cohere builds)
-_TEXT_KEYS = ("text", "arguments", "message", "preambleOverride", "output")
+# "output": COHERE toolResults outputs ({"output": text}, as app.translate.to_oci_cohere builds);
+# "thinking"/"toolPlan": COHEREV2 THINKING parts and assistant tool plans (to_oci_coherev2)
+_TEXT_KEYS = ("text", "arguments", "message", "preambleOverride", "output", "thinking", "toolPlan")
+# GENERIC IMAGE parts and COHEREV2 IMAGE_URL parts both carry ``imageUrl``
+_IMAGE_TYPES = ("IMAGE", "IMAGE_URL")
 
 
 def raw_estimate(body: dict[str, Any]) -> int:
@@ -46,7 +49,7 @@ def raw_estimate(body: dict[str, Any]) -> int:
         elif isinstance(node, dict):
             if "role" in node:
                 messages += 1
-            if node.get("type") == "IMAGE":
+            if node.get("type") in _IMAGE_TYPES:
                 image_tokens += image_estimate(node.get("imageUrl"))
                 continue
             for k, v in node.items():
