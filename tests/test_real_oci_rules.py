@@ -77,11 +77,15 @@ def test_claude_code_main_turn_sends_effort_only_where_accepted(
 
 def test_effort_forced_on_grok_is_what_real_oci_rejects(gw: GatewayServer,
                                                         fake: FakeOCI) -> None:
+    # without the rule OCI refuses the turn; only the gateway's reactive heal (a second
+    # request without the parameter) saves it: the profile makes that round trip unneeded
     r = gw.post("/v1/messages", fixture_body("cc-01-main-turn-default-model.json",
                                              "grok-forced-effort"))
-    assert r.status_code == 400
-    assert "does not support parameter reasoningEffort" in r.json()["error"]["message"]
-    assert chat(fake)["reasoningEffort"] == "HIGH"
+    refused = fake.requests[0]
+    assert refused.status == 400 and refused.body["chatRequest"]["reasoningEffort"] == "HIGH"
+    assert "does not support parameter reasoningEffort" in (refused.error_message or "")
+    assert r.status_code == 200, r.text  # healed
+    assert "reasoningEffort" not in chat(fake)
 
 
 # --- RW §10: gpt-5* keep default sampling ----------------------------------------------------
@@ -103,10 +107,13 @@ def test_sampling_reaches_other_models(gw: GatewayServer, fake: FakeOCI) -> None
     assert (req["temperature"], req["topP"], req["topK"]) == (0.2, 0.9, 5)
 
 
-def test_gpt5_sampling_without_the_rule_is_a_400(gw: GatewayServer, fake: FakeOCI) -> None:
+def test_gpt5_sampling_without_the_rule_is_refused(gw: GatewayServer, fake: FakeOCI) -> None:
     r = gw.post("/v1/messages", ask("gpt5-sampling", temperature=0.2))
-    assert r.status_code == 400
-    assert "temperature" in r.json()["error"]["message"]
+    refused = fake.requests[0]
+    assert refused.status == 400 and refused.body["chatRequest"]["temperature"] == 0.2
+    assert "temperature" in (refused.error_message or "")
+    assert r.status_code == 200, r.text  # healed by a second request without it
+    assert "temperature" not in chat(fake)
 
 
 # --- RW §3, §4: Gemini pairs and text parts --------------------------------------------------
