@@ -14,6 +14,11 @@ Contract:
   configured model that is not offered, deprecated or retired (plain ``check`` stays offline).
 - ``python -m app models [--all]`` lists the chat models (``--all``: every model) the
   tenancy's region offers, with capabilities, lifecycle state and deprecation/retirement dates.
+- ``python -m app conformance [--config PATH] [--model NAME] [--skip SCENARIO] [--json]
+  [--record DIR]`` runs the scenario matrix through the gateway against OCI
+  (:mod:`app.conformance`); exit 0 only when every scenario passed.
+- ``python -m app import-config config.json [-o FILE]`` converts the original single-file
+  gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
 """
 
 from __future__ import annotations
@@ -228,12 +233,26 @@ def serve() -> int:
     return 0
 
 
+def _tool(name: str, argv: list[str]) -> int:
+    """``conformance`` (:mod:`app.conformance.runner`) and ``import-config``
+    (:mod:`app.import_config`), imported only when asked for."""
+    if name == "conformance":
+        from app.conformance.runner import main as conformance
+
+        return conformance(argv)
+    from app.import_config import main as import_config
+
+    return import_config(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "check":
         return check(argv[1:])
     if argv and argv[0] == "models":
         return models(argv[1:])
+    if argv and argv[0] in ("conformance", "import-config"):
+        return _tool(argv[0], argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
