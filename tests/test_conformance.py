@@ -27,11 +27,10 @@ from devtools.procs import EmulatorProcess
 from emulator import FakeOCI, Scenario, TestKey, tool_call
 from tests.harness import TEST_MODELS, write_config
 
-#: cells that fail today because of a gateway gap issue 11 fixes in parallel (item 2: Gemini's
-#: tool-history 500/400); they may pass, and may only fail with OCI's error. Remove an entry
-#: once its rule is in the catalog.
-KNOWN_GAPS = {("gemini", "tool_round_trip"), ("gemini", "parallel_tools"),
-              ("gemini", "tool_only_turn")}
+#: cells that may fail today because of a known gateway gap, and then only with OCI's error.
+#: Remove an entry once its rule is in the catalog (Gemini's tool-history cells: the profile
+#: table's pair_tool_calls / tool_only_text_part).
+KNOWN_GAPS: set[tuple[str, str]] = set()
 VISION = {m for m, spec in TEST_MODELS.items() if "vision" in spec["capabilities"]}
 
 
