@@ -95,6 +95,7 @@ LABEL org.opencontainers.image.title="oci-anthropic-gateway" \
 ENV GATEWAY_CONFIG=/etc/oci-gateway/config/gateway.yaml \
     GATEWAY_HOST=0.0.0.0 \
     GATEWAY_PORT=8000 \
+    GATEWAY_METRICS_PORT=9464 \
     GATEWAY_LOG_LEVEL=info \
     GATEWAY_WORKERS=1 \
     GATEWAY_TIMEOUT=0 \
@@ -104,7 +105,8 @@ ENV GATEWAY_CONFIG=/etc/oci-gateway/config/gateway.yaml \
 # Writable paths at run time: /tmp only (the metrics dir lives under it). Mount a tmpfs or
 # emptyDir there when the root filesystem is read-only.
 USER 10001:10001
-EXPOSE 8000
+# 8000: the Anthropic API; 9464: Prometheus metrics (served by the gunicorn master, never on 8000)
+EXPOSE 8000 9464
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GATEWAY_PORT', '8000'), timeout=4)"]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m app`` serves; ``python -m app check [--probe]`` validates.
+"""Command line: ``python -m app`` serves; ``check [--probe]`` validates; ``keys`` manages keys.
 
 Contract:
 - ``python -m app`` validates the config file first (exit 1 with a message naming the bad key),
@@ -19,6 +19,9 @@ Contract:
   (:mod:`app.conformance`); exit 0 only when every scenario passed.
 - ``python -m app import-config config.json [-o FILE]`` converts the original single-file
   gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
+- ``python -m app keys create|list|revoke|rotate`` manages the client keys file
+  (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
+  OCI credentials (:func:`app.config.check_client_auth`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import time
 from typing import Any
 
-from app.config import ConfigError, GatewayConfig, load_config
+from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.settings import Settings, whole_seconds
 
 _CAPS = ("tools", "vision", "reasoning", "documents", "structured_output")
@@ -55,7 +58,13 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         for pattern, target in config.aliases.items():
             print(f"  {pattern} -> {target}")
     print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
-    print(f"client keys: {config.client_auth.api_keys_file or '(none: the gateway is open)'}")
+    ca = config.client_auth
+    print(f"client keys: {ca.api_keys_file or '(none)'}")
+    print(f"company sign-in (oidc): {ca.oidc.issuer if ca.oidc else '(none)'}")
+    if ca.allow_anonymous or not ca.enabled:
+        print("client authentication: NONE (the gateway is open)")
+    if config.teams:
+        print(f"teams: {', '.join(config.teams)}")
 
 
 async def _probe(config: GatewayConfig, only: str | None) -> bool:
@@ -192,6 +201,7 @@ def check(argv: list[str]) -> int:
         for name, spec in config.models.items():
             rule = table_rule(spec.base_model or spec.model_id) or "no rule: defaults"
             print(f"  {name} (rule {rule}):\n    {spec.profile.describe()}")
+        check_client_auth(config)
         if args.model and args.model not in config.models:
             raise ConfigError(f"--model: {args.model!r} is not a model of the config")
         if (args.models or args.probe) and not _lifecycle_check(config, strict=args.models):
@@ -208,10 +218,17 @@ def check(argv: list[str]) -> int:
     return 0
 
 
+def keys(argv: list[str]) -> int:
+    """``python -m app keys create|list|revoke|rotate`` (:mod:`app.keys_cli`)."""
+    from app.keys_cli import main as keys_main
+
+    return keys_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
-        load_config(settings.config, settings.oci_endpoint)
+        check_client_auth(load_config(settings.config, settings.oci_endpoint))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
@@ -253,11 +270,17 @@ def main(argv: list[str] | None = None) -> int:
         return models(argv[1:])
     if argv and argv[0] in ("conformance", "import-config"):
         return _tool(argv[0], argv[1:])
+    if argv and argv[0] == "keys":
+        return keys(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
-        print(f"unknown command {argv[0]!r}; use 'check', 'models' or no argument", file=sys.stderr)
+        print(
+            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'conformance', "
+            "'import-config' or no argument",
+            file=sys.stderr,
+        )
         return 2
     return serve()
 

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # The ``models:`` entries are the catalog's specs; their schema lives with the catalog.
 from app.catalog.spec import ModelSpec
 
+# The ``teams:`` entries are policies; their schema lives with the policy object.
+from app.security.policy import TeamSpec
+
 AuthMode = Literal[
     "api_key",
     "instance_principal",
@@ -84,8 +87,75 @@ class OciSection(_Strict):
         return v.rstrip("/") if v else v
 
 
+#: JWT signature algorithms a config may allow: asymmetric only. ``none`` and the HMAC family
+#: (HS*) are refused even when configured: verifying HS256 with a *public* key lets anyone who
+#: has that key (everyone: it is published in the JWKS) mint tokens — the classic confusion.
+JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class Oidc(_Strict):
+    """``client_auth.oidc``: accept JWTs from the company IdP (README "Company sign-in")."""
+
+    issuer: str
+    audience: str | tuple[str, ...]
+    #: default: ``jwks_uri`` of ``<issuer>/.well-known/openid-configuration``
+    jwks_url: str | None = None
+    user_claim: str = "sub"
+    groups_claim: str = "groups"
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    #: seconds of clock skew allowed on exp/nbf/iat
+    leeway: float = Field(60.0, ge=0, le=600)
+    #: refuse (403) users whose groups map to no ``teams.<name>.oidc_groups``
+    require_team: bool = False
+    #: fewest seconds between two JWKS fetches that unknown kids trigger (key rotation)
+    jwks_min_refetch: float = Field(30.0, ge=0.1)
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be a full URL such as https://idp.example.com")
+        return v
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if not v or (not isinstance(v, str) and not all(v)):
+            raise ValueError("required: the aud the IdP puts in tokens for this gateway")
+        return v
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if a not in JWT_ALGORITHMS]
+        if bad or not v:
+            raise ValueError(
+                f"{', '.join(bad) or '(empty)'} not allowed: use asymmetric algorithms "
+                f"({', '.join(sorted(JWT_ALGORITHMS))}); 'none' and HMAC (HS*) are refused"
+            )
+        return v
+
+
 class ClientAuth(_Strict):
     api_keys_file: str | None = None
+    oidc: Oidc | None = None
+    #: start without any client authentication although oci.auth holds real credentials
+    allow_anonymous: bool = False
+
+    @model_validator(mode="after")
+    def _anonymous_alone(self) -> ClientAuth:
+        if self.allow_anonymous and (self.api_keys_file or self.oidc):
+            raise ValueError(
+                "allow_anonymous cannot be combined with api_keys_file or oidc (with either, "
+                "every request must authenticate)"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_keys_file or self.oidc)
 
 
 class ServerLimits(_Strict):
@@ -134,6 +204,7 @@ class GatewayConfig(_Strict):
     aliases: dict[str, str] = {}
     default_model: str | None = None
     client_auth: ClientAuth = ClientAuth()
+    teams: dict[str, TeamSpec] = {}
     server: ServerLimits = ServerLimits()
     limits: Limits = Limits()
     observability: Observability = Observability()
@@ -156,6 +227,18 @@ class GatewayConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _team_models(self) -> GatewayConfig:
+        # a plain name (no glob) that is no model is a typo that would lock the team out
+        for team, spec in self.teams.items():
+            for name in spec.models or ():
+                if not any(c in name for c in "*?[") and name not in self.models:
+                    raise ValueError(
+                        f"teams.{team}.models: {name!r} is not a model of the config "
+                        f"(defined: {', '.join(sorted(self.models))}); globs like 'grok-*' work"
+                    )
+        return self
+
     def base_url(self, region: str | None = None, endpoint: str | None = None) -> str:
         """The inference base URL (without ``/20231130``)."""
         if endpoint:
@@ -175,6 +258,25 @@ def _second_level_domain(region: str) -> str:
     if region.startswith("uk-gov-"):
         return "oci.oraclegovcloud.uk"
     return "oci.oraclecloud.com"
+
+
+def check_client_auth(config: GatewayConfig) -> None:
+    """Closed by default: with real OCI credentials some client authentication is required.
+
+    Not part of :func:`parse_config` (a config without it is well-formed; ``check`` and the
+    chart tests load it): the start-up and every reload apply it. ``oci.auth: demo`` (the
+    bundled emulator, no real credentials) is exempt.
+    """
+    ca = config.client_auth
+    if ca.enabled or ca.allow_anonymous or config.oci.auth == "demo":
+        return
+    raise ConfigError(
+        f"client_auth: no client authentication is configured, and oci.auth is "
+        f"{config.oci.auth!r}: the gateway would sign anyone's requests with your OCI "
+        "credentials. Set client_auth.api_keys_file (create keys with `python -m app keys "
+        'create`) or client_auth.oidc (README "Company sign-in"); for a gateway that only '
+        "you can reach, set client_auth: {allow_anonymous: true}"
+    )
 
 
 def format_validation_error(err: ValidationError) -> str:

@@ -7,16 +7,22 @@ environment): ``GATEWAY_HOST``/``GATEWAY_PORT``, ``GATEWAY_WORKERS`` (default 1)
 ``GATEWAY_KEEPALIVE`` (default 75 s, above the OCI load balancer's 65 s), ``GATEWAY_LOG_LEVEL``.
 Gunicorn takes whole seconds only, so fractional values are rounded up. The worker
 (:mod:`app.worker`) takes its keep-alive and graceful timeout from these gunicorn settings.
-With more than one worker, Prometheus multiprocess mode is switched on: the directory in
+Prometheus multiprocess mode is always on under gunicorn: the directory in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's own variable; default
-``/tmp/prometheus-multiproc``) is emptied at start so ``/metrics`` sums the live workers only,
-and a dead worker's files are marked.
+``/tmp/prometheus-multiproc``) is emptied at start, each worker writes its files there, a dead
+worker's files are marked, and the MASTER alone serves their sum on ``GATEWAY_METRICS_PORT``
+(``when_ready``; the workers run ``create_app(metrics_listener=False)`` and close their
+inherited copy of that socket). Before anything starts, ``on_starting`` loads the config and
+applies the closed-by-default rule (:func:`app.config.check_client_auth`), so a gateway that
+would be open with real OCI credentials stops here with the message naming the fix.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+from typing import Any
 
 from app.settings import Settings, whole_seconds
 
@@ -24,7 +30,7 @@ _settings = Settings()
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 worker_class = "app.worker.GatewayWorker"
-wsgi_app = "app.main:create_app()"
+wsgi_app = "app.main:create_app(metrics_listener=False)"
 timeout = whole_seconds(_settings.timeout)
 graceful_timeout = whole_seconds(_settings.graceful_timeout)
 keepalive = whole_seconds(_settings.keepalive)
@@ -45,15 +51,40 @@ logconfig_dict = {
     },
 }
 
-if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    # set before the workers fork: prometheus_client reads it when app.observability is imported
-    _dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus-multiproc")
-    shutil.rmtree(_dir, ignore_errors=True)
-    os.makedirs(_dir, exist_ok=True)
+# Set before the workers fork: prometheus_client reads it when app.observability is imported.
+# Always, even with one worker: the master serves the metrics and can only read them from files.
+_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus-multiproc")
+shutil.rmtree(_dir, ignore_errors=True)
+os.makedirs(_dir, exist_ok=True)
+
+_metrics: Any = None  # the master's MetricsServer
 
 
-def child_exit(server: object, worker: object) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+def on_starting(server: Any) -> None:
+    from app.config import ConfigError, check_client_auth, load_config
 
-        multiprocess.mark_process_dead(getattr(worker, "pid", 0))
+    try:
+        check_client_auth(load_config(_settings.config, _settings.oci_endpoint))
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+def when_ready(server: Any) -> None:
+    global _metrics
+    if _settings.metrics_port:
+        from app.observability.metrics_server import start_metrics_server
+
+        _metrics = start_metrics_server(_settings.host, _settings.metrics_port)
+        server.log.info("metrics on %s:%s", _settings.host, _metrics.port)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    if _metrics is not None:
+        _metrics.close_inherited()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(getattr(worker, "pid", 0))

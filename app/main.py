@@ -1,6 +1,7 @@
 """Application factory and lifespan. Nothing does I/O at import time.
 
-Contract: :func:`create_app` returns the FastAPI app (gunicorn: ``app.main:create_app()``).
+Contract: :func:`create_app` returns the FastAPI app (gunicorn:
+``app.main:create_app(metrics_listener=False)``).
 The lifespan loads and validates the config (an invalid config stops the start with a message
 naming the bad key), builds the OCI signer once (off the event loop: token signers call the
 network), opens the pooled upstream session, loads the client keys, then freezes the start-up
@@ -10,8 +11,11 @@ a valid new config serves new requests while in-flight ones finish on the old on
 everything built from the config follows it (the OCI client's timeouts and pool, the limiter,
 CORS, the client keys); a config that changes what only a restart can change (the OCI signer's
 keys, :data:`_RESTART_KEYS`) is refused with a WARNING, an invalid one with an ERROR, and the old
-one keeps serving. No reload turns client authentication off unless ``client_auth`` itself was
-removed, and then it logs the start-up "OPEN" warning. README "Operations" lists every key.
+one keeps serving. Closed by default (:func:`app.config.check_client_auth`): with real OCI
+credentials and no client authentication the start fails and such a reload is refused, unless
+``client_auth.allow_anonymous`` says otherwise (then the "OPEN" warning is logged). The
+Prometheus exposition has its own listener (``GATEWAY_METRICS_PORT``), never the API port.
+README "Operations" lists every key.
 """
 
 from __future__ import annotations
@@ -37,14 +41,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.anthropic.openapi import add_components, count_tokens_openapi, messages_openapi
 from app.api import count_tokens, messages, models, ops
 from app.api.deps import error_response
-from app.config import ConfigError, GatewayConfig, load_config
+from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.errors import GatewayError, NotFound, internal_error
 from app.observability import metrics as m
 from app.observability import tracing
 from app.observability.logging import setup_logging
+from app.observability.metrics_server import start_metrics_server
 from app.oci.auth import build_auth
 from app.oci.client import OciClient
-from app.security.keys import KeysFileError, KeyStore, file_stamp
+from app.security.identity import OPEN, Identity, warn_unknown_teams
+from app.security.keys import KeyStore, file_stamp
 from app.security.limits import build_limiter
 from app.service import MessagesService
 from app.service.accounting import new_request_id
@@ -57,7 +63,6 @@ log = logging.getLogger("app")
 #: and hold state). A reload that changes one is refused as a whole, so the running config never
 #: mixes new endpoints with old credentials.
 _RESTART_KEYS = frozenset({"oci.auth", "oci.config_file", "oci.profile", "oci.key_file"})
-_OPEN = "client_auth.api_keys_file is not set: the gateway is OPEN to anyone who can reach it"
 
 
 async def _watch_files(app: FastAPI, settings: Settings) -> None:
@@ -65,7 +70,7 @@ async def _watch_files(app: FastAPI, settings: Settings) -> None:
     stamp = file_stamp(settings.config)
     while True:
         await asyncio.sleep(settings.reload_interval)
-        keys: KeyStore = app.state.keys
+        keys: KeyStore = app.state.identity.keys
         result = keys.maybe_reload()
         if result is not None:
             m.CONFIG_RELOADS.labels("keys", "ok" if result else "error").inc()
@@ -91,6 +96,7 @@ async def _reload_config(app: FastAPI, settings: Settings) -> None:
     old: GatewayConfig = gateway.config
     try:
         new = await asyncio.to_thread(load_config, settings.config, settings.oci_endpoint)
+        check_client_auth(new)  # closed by default: a reload never opens the gateway by accident
     except ConfigError as err:
         m.CONFIG_RELOADS.labels("config", "error").inc()
         log.error("config change refused, keeping the running config: %s", err)
@@ -106,7 +112,8 @@ async def _reload_config(app: FastAPI, settings: Settings) -> None:
             extra={"restart_required": restart},
         )
         return
-    app.state.keys = _keys_for(new, app.state.keys)
+    app.state.identity = await app.state.identity.for_config(new)
+    warn_unknown_teams(app.state.identity, new)
     gateway.swap_config(new)  # models, aliases, retries, idle timeout, server.* limits
     gateway.client.reconfigure(new.oci)  # connect/first-byte timeouts, max_connections
     if new.limits.redis_url != old.limits.redis_url:
@@ -126,38 +133,6 @@ def _changed_keys(old: Any, new: Any, path: str = "") -> list[str]:
             out += _changed_keys(old.get(name), new.get(name), sub)
         return out
     return [path] if old != new else []
-
-
-def _keys_for(config: GatewayConfig, current: KeyStore) -> KeyStore:
-    """The key store for a reloaded config; never opens the gateway by accident (review B5).
-
-    A keys file that cannot be loaded, or that vanished from a ``client_auth`` section that is
-    still there, keeps the current keys (WARNING, ``{file="keys", result="error"}``). Only
-    removing ``client_auth`` altogether turns authentication off, with the start-up warning.
-    """
-    path = config.client_auth.api_keys_file
-    if path == current.path:
-        return current
-    if path is None:
-        if "client_auth" in config.model_fields_set:
-            m.CONFIG_RELOADS.labels("keys", "error").inc()
-            log.warning(
-                "client_auth.api_keys_file was removed from the config: keeping the keys of %s; "
-                "to turn client authentication off, remove the whole client_auth section",
-                current.path,
-            )
-            return current
-        log.warning(_OPEN + " (client_auth was removed from the config)")
-        return KeyStore(None)
-    try:
-        store = KeyStore(path)
-    except KeysFileError as err:
-        m.CONFIG_RELOADS.labels("keys", "error").inc()
-        log.warning("new keys file refused, keeping the previous keys: %s", err)
-        return current
-    m.CONFIG_RELOADS.labels("keys", "ok").inc()
-    log.info("keys file changed", extra={"keys_file": path, "keys": len(store.ids)})
-    return store
 
 
 def _install_drain(app: FastAPI, settings: Settings) -> None:
@@ -190,25 +165,28 @@ def _install_drain(app: FastAPI, settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, metrics_listener: bool = True) -> FastAPI:
+    """``metrics_listener``: this process serves ``GATEWAY_METRICS_PORT`` (gunicorn workers
+    pass False: their master serves it, :mod:`app.gunicorn_conf`)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging(settings.log_level)
         config = await asyncio.to_thread(load_config, settings.config, settings.oci_endpoint)
+        check_client_auth(config)  # closed by default: refuse to start open with real OCI creds
         auth = await asyncio.to_thread(build_auth, config.oci)
-        keys = KeyStore(config.client_auth.api_keys_file)
+        identity = app.state.identity = await Identity.build(config)
+        warn_unknown_teams(identity, config)
         client = OciClient(auth, config.oci)
         await client.start()
         region = config.oci.region or auth.region
-        app.state.keys = keys
         limiter = build_limiter(config.limits.redis_url)
         app.state.gateway = MessagesService(config, client, limiter, region)
         app.state.draining = False
         app.state.cors.origins = config.server.cors_origins
-        if not keys.enabled:
-            log.warning(_OPEN)
+        if not identity.enabled:
+            log.warning(OPEN)
         if auth.mode == "demo":
             log.warning(
                 "serving the DEMO upstream (the bundled OCI emulator at %s) with an "
@@ -221,9 +199,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "oci_auth": auth.description,
                 "upstream": config.base_url(),
                 "models": sorted(config.models),
-                "keys": len(keys.ids),
+                "keys": len(identity.keys.ids),
+                "oidc": identity.oidc is not None,
             },
         )
+        metrics = None
+        if metrics_listener and settings.metrics_port:
+            metrics = await asyncio.to_thread(
+                start_metrics_server, settings.host, settings.metrics_port
+            )
+            log.info("metrics listener", extra={"metrics_port": metrics.port})
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_files(app, settings))
@@ -235,6 +220,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)
+            await app.state.identity.close()  # the current one: reloads replace it
             await client.close()
             await app.state.gateway.limiter.close()  # the current one: reloads replace it
             await asyncio.to_thread(_flush_traces)
@@ -275,7 +263,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/", ops.root, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/healthz", ops.healthz, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route("/readyz", ops.readyz, methods=["GET", "HEAD"], include_in_schema=False)
-    app.add_api_route("/metrics", ops.metrics, methods=["GET"], include_in_schema=False)
     _install_error_handlers(app)
     default_openapi = app.openapi
 
@@ -290,7 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         # no span per ASGI send/receive: that is one span per streamed event (1.6x CPU/event)
         FastAPIInstrumentor.instrument_app(
-            app, excluded_urls="healthz,readyz,metrics", exclude_spans=["send", "receive"]
+            app, excluded_urls="healthz,readyz", exclude_spans=["send", "receive"]
         )
     # outermost, as before: preflights are answered before tracing and routing
     app.add_middleware(_LiveCors, origins=app.state.cors)

@@ -1,8 +1,9 @@
 """Process settings from the environment (pydantic-settings): the ONE reader of ``GATEWAY_*``.
 
-Contract: only process-level knobs live here (where the config file is, where to listen, log
-level, workers, timeouts of the HTTP server). Everything about models and OCI is in the config
-file (:mod:`app.config`). ``python -m app`` (:mod:`app.__main__`), the gunicorn config
+Contract: only process-level knobs live here (where the config file is, where to listen — the
+API on ``GATEWAY_PORT``, the metrics on their own ``GATEWAY_METRICS_PORT`` —, log level,
+workers, timeouts of the HTTP server). Everything about models and OCI is in the config file
+(:mod:`app.config`). ``python -m app`` (:mod:`app.__main__`), the gunicorn config
 (:mod:`app.gunicorn_conf`) and the app itself read these values through :class:`Settings` and
 nowhere else, so a knob means the same under uvicorn and gunicorn. Durations are seconds and
 may be fractional (``GATEWAY_GRACEFUL_TIMEOUT=60.5``); servers that only take whole seconds get
@@ -24,6 +25,8 @@ class Settings(BaseSettings):
     config: str = "config/gateway.yaml"
     host: str = "0.0.0.0"
     port: int = 8000
+    #: the Prometheus exposition's own port (never the API port); 0 = no metrics listener
+    metrics_port: int = Field(9464, ge=0, le=65535)
     log_level: str = "INFO"
     #: overrides ``oci.endpoint`` of the config file (compose points it at the emulator)
     oci_endpoint: str | None = None

@@ -3,7 +3,8 @@
 Contract: :func:`write_config` writes ``<directory>/gateway.yaml``: ``api_key`` auth with the
 given OCI config file (an ``emulator.make_test_key`` config), the emulator as the endpoint,
 fast retries and short timeouts, the :data:`TEST_MODELS` catalog, ``claude-*`` aliased to
-``grok`` and, when ``keys_file`` is given, client API keys. Each keyword override replaces a
+``grok`` and, when ``keys_file`` is given, client API keys (else ``client_auth:
+{allow_anonymous: true}``: the gateway is closed by default). Each keyword override replaces a
 top-level section, except that a dict override of a dict section is merged one level deep
 (``oci={"retries": {...}}`` replaces ``oci.retries`` and keeps the rest of ``oci``).
 """
@@ -103,6 +104,9 @@ def write_config(
     }
     if keys_file is not None:
         config["client_auth"] = {"api_keys_file": str(keys_file)}
+    elif "client_auth" not in overrides:
+        # emulator credentials: open on loopback on purpose (closed by default otherwise)
+        config["client_auth"] = {"allow_anonymous": True}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key] = {**config[key], **value}

@@ -242,8 +242,10 @@ class Process:
 class GatewayProcess(Process):
     """The gateway on a free port with ``config``; see the module docstring.
 
-    ``multiprocess`` (default: whenever gunicorn runs, as in the container image) gives it a
-    private ``PROMETHEUS_MULTIPROC_DIR``, removed by ``stop()``; an ``env`` entry wins.
+    ``multiprocess`` (always when gunicorn runs: its master serves the metrics from the
+    workers' files, as in the container image) gives it a private
+    ``PROMETHEUS_MULTIPROC_DIR``, removed by ``stop()``; an ``env`` entry wins. The metrics are
+    on their own port: ``metrics_url`` (``GATEWAY_METRICS_PORT``), never ``url``.
     ``GATEWAY_RELOAD_INTERVAL`` defaults to 0.2 s so config-reload tests are quick.
     """
 
@@ -261,12 +263,16 @@ class GatewayProcess(Process):
         multiprocess: bool | None = None,
     ) -> None:
         self.port = free_port()
+        self.metrics_port = free_port()
         super().__init__(name or f"gateway-{self.port}", workdir, cpus=cpus)
         self.url = f"http://127.0.0.1:{self.port}"
+        #: the Prometheus exposition: its own port (the gunicorn master serves it)
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.config = config
         self.workers = workers
         self.extra_env = dict(env or {})
-        self.multiprocess = workers is not None if multiprocess is None else multiprocess
+        # under gunicorn always: the master serves the metrics port from the workers' files
+        self.multiprocess = workers is not None or bool(multiprocess)
         self._multiproc_dir: str | None = None
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
@@ -274,6 +280,7 @@ class GatewayProcess(Process):
             "GATEWAY_CONFIG": str(self.config),
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
+            "GATEWAY_METRICS_PORT": str(self.metrics_port),
             "GATEWAY_RELOAD_INTERVAL": "0.2",
         }
         if self.workers is None:
@@ -323,7 +330,7 @@ class GatewayProcess(Process):
         return sum(cpu_seconds(p) for p in self.worker_pids())
 
     def metrics_text(self) -> str:
-        status, body = http_request("GET", self.url + "/metrics", timeout=10)
+        status, body = http_request("GET", self.metrics_url, timeout=10)
         return body.decode() if status == 200 else ""
 
     def _leftovers(self) -> list[tuple[int, int]]:

@@ -219,8 +219,8 @@ async def drive(url: str, seconds: float, concurrency: int, stats: Stats, seed: 
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
 
 
-def active_streams(url: str) -> float:
-    text = httpx.get(url + "/metrics", timeout=5).text
+def active_streams(metrics_url: str) -> float:
+    text = httpx.get(metrics_url, timeout=5).text
     return sum(float(v) for v in re.findall(r"^gateway_active_streams\{[^}]*\} (\S+)$", text,
                                             flags=re.M))
 
@@ -277,14 +277,15 @@ def main(argv: list[str] | None = None) -> int:
 
             settled = False
             for _ in range(100):  # <= 10 s for the last streams to close
-                if active_streams(gw_url) == 0 and emulator.health()["activeStreams"] == 0:
+                if (active_streams(gateway.metrics_url) == 0
+                        and emulator.health()["activeStreams"] == 0):
                     settled = True
                     break
                 time.sleep(0.1)
             time.sleep(2)
             after = snapshot(master)
             emu_health = emulator.health()
-            gw_streams = active_streams(gw_url)
+            gw_streams = active_streams(gateway.metrics_url)
             log = gateway.output()
             restarts, bad_lines = restarts_in(log, args.workers)
             pids_end = children(master)

@@ -2,7 +2,8 @@
 
 Contract: :class:`GatewayServer` starts ``app.main.create_app`` on 127.0.0.1 at a free port with a
 config file written by :func:`write_config`, waits until it answers, and stops it. Everything
-goes over real HTTP: tests talk to ``server.url`` and the gateway talks to ``fake.url``.
+goes over real HTTP: tests talk to ``server.url`` (metrics: ``server.metrics_url``, their own
+port) and the gateway talks to ``fake.url``.
 The pieces the benchmark and the soak script share (ports, fixtures path, the config writer
 and its model catalog) live in :mod:`devtools` and are re-exported here, so a test imports its
 helpers from one place.
@@ -63,13 +64,16 @@ def write_keys(directory: Path) -> Path:
 class GatewayServer:
     def __init__(self, config_path: Path, *, reload_interval: float = 0.2) -> None:
         self.settings = Settings(config=str(config_path), host="127.0.0.1", port=free_port(),
-                                 reload_interval=reload_interval, log_level="INFO")
+                                 metrics_port=free_port(), reload_interval=reload_interval,
+                                 log_level="INFO")
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.settings.port, loop="uvloop",
             http="httptools", log_config=None, access_log=False, lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.settings.port}"
+        #: the Prometheus exposition: its own port, never the API's
+        self.metrics_url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
         self._client: httpx.Client | None = None
 
     def start(self) -> GatewayServer:

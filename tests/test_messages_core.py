@@ -265,8 +265,9 @@ def test_ops_endpoints(gateway: GatewayServer) -> None:
     assert httpx.get(gateway.url + "/").status_code == 200
     assert httpx.get(gateway.url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(gateway.url + "/readyz").status_code == 200
-    metrics = httpx.get(gateway.url + "/metrics")
+    metrics = httpx.get(gateway.metrics_url)  # the metrics have their own port
     assert metrics.status_code == 200 and "gateway_requests_total" in metrics.text
+    assert httpx.get(gateway.url + "/metrics").status_code == 404  # never on the API port
     nf = httpx.get(gateway.url + "/v1/nothing")
     assert nf.status_code == 404 and nf.json()["error"]["type"] == "not_found_error"
     assert nf.headers["request-id"].startswith("req_")

@@ -54,7 +54,7 @@ def test_metrics_are_summed_over_gunicorn_workers(fake: FakeOCI, oci_key: TestKe
                 assert r.status_code == 200
             pids = {json.loads(line)["pid"] for line in gw.output().splitlines()
                     if '"logger":"app.access"' in line}
-            exposition = httpx.get(gw.url + "/metrics").text
+            exposition = httpx.get(gw.metrics_url).text
     finally:
         fake.set_default(None)
     assert len(pids) >= 2, "all requests landed on one worker; the test proves nothing"
@@ -95,7 +95,7 @@ def test_real_prometheus_sees_exact_token_counts(fake: FakeOCI, oci_key: TestKey
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: oci-gateway\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{gw.port}']}}]\n")
+            f"    static_configs: [{{targets: ['127.0.0.1:{gw.metrics_port}']}}]\n")
         prom = subprocess.Popen(
             ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
              f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -305,7 +305,7 @@ def test_a_gateway_bug_is_answered_logged_traced_and_counted(fake: FakeOCI, oci_
                                  json={"model": "grok", "messages": [
                                      {"role": "user", "content": "count me"}]})
             listed = httpx.get(gw.url + "/v1/models", headers=headers)
-            exposition = httpx.get(gw.url + "/metrics").text
+            exposition = httpx.get(gw.metrics_url).text
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and not any(
                     s.name == "chat xai.grok-4" for _, s in receiver.spans):

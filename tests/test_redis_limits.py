@@ -53,8 +53,8 @@ def replicas(fake: FakeOCI, oci_key: TestKey, tmp_path: Path, redis_server: Redi
         b.stop()
 
 
-def _backend_errors(url: str) -> float:
-    lines = [line for line in httpx.get(url + "/metrics").text.splitlines()
+def _backend_errors(metrics_url: str) -> float:
+    lines = [line for line in httpx.get(metrics_url).text.splitlines()
              if line.startswith("gateway_ratelimit_backend_errors_total")]
     return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
 
@@ -85,10 +85,10 @@ def test_limits_hold_across_replicas_and_fail_open(
     # Redis goes away (stop() returns once the process has exited): both replicas keep
     # serving (per-process limits meanwhile), and count it
     redis_server.stop()
-    errors = _backend_errors(b.url)
+    errors = _backend_errors(b.metrics_url)
     r = b.post("/v1/messages", BODY, key=KEY)
     assert r.status_code == 200
-    assert _backend_errors(b.url) >= errors + 1
+    assert _backend_errors(b.metrics_url) >= errors + 1
     # Redis returns (empty): each replica counts in it again once its short back-off is over
     with RedisServer(tmp_path, port=redis_server.port) as back:
         _back_on_redis(a, back)

@@ -1,7 +1,8 @@
 """Config reloads are honest: a reload reported as ``ok`` has every changed key in force
 (upstream timeouts and pool size, the Redis limiter, CORS), a change that needs a restart is
 refused with a WARNING naming the keys, and no reload turns client authentication off unless
-``client_auth`` itself was removed, and then it says so as loudly as start-up does.
+the new config says ``client_auth: {allow_anonymous: true}`` (closed by default), and then it
+says so as loudly as start-up does.
 
 Every step waits on ``gateway_config_reloads_total`` (polled, bounded), never on a sleep.
 """
@@ -27,20 +28,20 @@ from tests.redis_server import REQUIRES_REDIS, RedisServer
 BODY = {"model": "grok", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
 
 
-def _metric(url: str, name: str, **labels: str) -> float:
+def _metric(metrics_url: str, name: str, **labels: str) -> float:
     total = 0.0
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in httpx.get(metrics_url).text.splitlines():
         if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
-def _reload(url: str, path: Path, change: dict[str, Any], result: str = "ok",
+def _reload(metrics_url: str, path: Path, change: dict[str, Any], result: str = "ok",
             remove: tuple[str, ...] = ()) -> None:
     """Rewrite the config atomically (a new inode, as a ConfigMap swap gives) with ``change``
     merged into its sections and ``remove`` sections dropped, then wait until the gateway has
     counted one more config reload with ``result``."""
-    before = _metric(url, "gateway_config_reloads_total", file="config", result=result)
+    before = _metric(metrics_url, "gateway_config_reloads_total", file="config", result=result)
     config = yaml.safe_load(path.read_text())
     for section, value in change.items():
         if isinstance(value, dict) and isinstance(config.get(section), dict):
@@ -54,7 +55,7 @@ def _reload(url: str, path: Path, change: dict[str, Any], result: str = "ok",
     os.replace(tmp, path)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if _metric(url, "gateway_config_reloads_total", file="config",
+        if _metric(metrics_url, "gateway_config_reloads_total", file="config",
                    result=result) >= before + 1:
             return
         time.sleep(0.05)
@@ -77,7 +78,7 @@ def test_a_lowered_first_byte_timeout_is_in_force_after_reload(
     with GatewayServer(config) as gw:
         fake.push(Scenario(text="late but in time", delay_before=1.0))
         assert gw.post("/v1/messages", BODY, key=None).status_code == 200
-        _reload(gw.url, config, {"oci": _oci(timeouts={"first_byte": 0.3})})
+        _reload(gw.metrics_url, config, {"oci": _oci(timeouts={"first_byte": 0.3})})
         fake.push(Scenario(text="too late now", delay_before=1.0))
         r = gw.post("/v1/messages", BODY, key=None)
         assert r.status_code == 529, r.text
@@ -109,8 +110,8 @@ def test_a_raised_connection_limit_is_in_force_while_a_stream_stays_open(
             # the stream holds the only upstream connection: a second request waits for it
             r = gw.post("/v1/messages", BODY, key=None)
             assert r.status_code == 529 and "did not answer in time" in r.text
-            _reload(gw.url, config, {"oci": _oci(max_connections=4,
-                                                 timeouts={"first_byte": 1})})
+            _reload(gw.metrics_url, config, {"oci": _oci(max_connections=4,
+                                                         timeouts={"first_byte": 1})})
             assert fake.requests[0].client_disconnected_at is None  # still streaming
             assert gw.post("/v1/messages", BODY, key=None).status_code == 200
         finally:
@@ -130,10 +131,10 @@ def test_a_new_redis_url_swaps_the_limiter(fake: FakeOCI, oci_key: TestKey,
     with RedisServer(tmp_path) as redis, GatewayServer(config) as gw:
         assert gw.post("/v1/messages", BODY).status_code == 200
         assert redis.counted_requests("lim") == 0  # in-process limits
-        _reload(gw.url, config, {"limits": {"redis_url": redis.url}})
+        _reload(gw.metrics_url, config, {"limits": {"redis_url": redis.url}})
         assert gw.post("/v1/messages", BODY).status_code == 200
         assert redis.counted_requests("lim") == 1  # shared limits, from the next request on
-        _reload(gw.url, config, {"limits": {"redis_url": None}})
+        _reload(gw.metrics_url, config, {"limits": {"redis_url": None}})
         assert gw.post("/v1/messages", BODY).status_code == 200
         assert redis.counted_requests("lim") == 1
 
@@ -147,11 +148,11 @@ def test_cors_origins_follow_reloads(fake: FakeOCI, oci_key: TestKey, tmp_path: 
     config = write_config(tmp_path, fake.url, oci_key.config_path)
     with GatewayServer(config) as gw:
         assert "access-control-allow-origin" not in _preflight(gw.url).headers
-        _reload(gw.url, config, {"server": {"cors_origins": ["https://app.example"]}})
+        _reload(gw.metrics_url, config, {"server": {"cors_origins": ["https://app.example"]}})
         r = _preflight(gw.url)
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == "https://app.example"
-        _reload(gw.url, config, {"server": {"cors_origins": []}})
+        _reload(gw.metrics_url, config, {"server": {"cors_origins": []}})
         assert "access-control-allow-origin" not in _preflight(gw.url).headers
 
 
@@ -177,19 +178,20 @@ def test_losing_the_keys_file_keeps_the_keys(fake: FakeOCI, oci_key: TestKey,
     config, keys = _keyed_gateway(fake, oci_key, tmp_path)
     with GatewayProcess(config, tmp_path) as gw:
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
-        # the file is dropped from client_auth (the section stays): authentication stays on
-        _reload(gw.url, config, {"client_auth": {"api_keys_file": None}})
+        # the file is dropped from client_auth: closed by default, the config is refused whole
+        _reload(gw.metrics_url, config, {"client_auth": {"api_keys_file": None}},
+                result="error")
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
         assert httpx.post(gw.url + "/v1/messages", json=BODY,
                           headers={"x-api-key": ALICE}).status_code == 200
-        assert any("api_keys_file was removed" in w and "keeping the keys" in w
-                   for w in _warnings(gw))
+        assert "no client authentication is configured" in gw.output()
         # the new config names a keys file that does not exist
-        _reload(gw.url, config, {"client_auth": {"api_keys_file": str(tmp_path / "gone")}})
+        _reload(gw.metrics_url, config, {"client_auth": {"api_keys_file": str(tmp_path / "gone")}})
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
         assert any("new keys file refused" in w and "cannot read" in w for w in _warnings(gw))
         # the keys file in use disappears
-        before = _metric(gw.url, "gateway_config_reloads_total", file="keys", result="error")
+        before = _metric(gw.metrics_url, "gateway_config_reloads_total", file="keys",
+                         result="error")
         keys.unlink()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _metric(
@@ -202,13 +204,16 @@ def test_losing_the_keys_file_keeps_the_keys(fake: FakeOCI, oci_key: TestKey,
         assert not any("OPEN" in w for w in _warnings(gw))
 
 
-def test_removing_client_auth_opens_the_gateway_loudly(fake: FakeOCI, oci_key: TestKey,
-                                                      tmp_path: Path) -> None:
+def test_only_allow_anonymous_opens_the_gateway_and_loudly(fake: FakeOCI, oci_key: TestKey,
+                                                          tmp_path: Path) -> None:
     config, _ = _keyed_gateway(fake, oci_key, tmp_path)
     with GatewayProcess(config, tmp_path) as gw:
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
         assert not any("OPEN" in w for w in _warnings(gw))
-        _reload(gw.url, config, {}, remove=("client_auth",))
+        # real OCI credentials and no client_auth: refused, authentication stays on
+        _reload(gw.metrics_url, config, {}, remove=("client_auth",), result="error")
+        assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
+        _reload(gw.metrics_url, config, {"client_auth": {"allow_anonymous": True}})
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 200
         assert any("the gateway is OPEN" in w for w in _warnings(gw))
 
@@ -217,7 +222,8 @@ def test_a_change_that_needs_a_restart_is_refused_with_a_warning(
         fake: FakeOCI, oci_key: TestKey, tmp_path: Path) -> None:
     config = write_config(tmp_path, fake.url, oci_key.config_path)
     with GatewayProcess(config, tmp_path) as gw:
-        _reload(gw.url, config, {"oci": {"profile": "OTHER"}, "aliases": {"claude-*": "llama"}},
+        _reload(gw.metrics_url, config,
+                {"oci": {"profile": "OTHER"}, "aliases": {"claude-*": "llama"}},
                 result="restart_required")
         assert any("oci.profile" in w and "restart" in w for w in _warnings(gw))
         # nothing of that config was applied: the alias still points at grok

@@ -179,7 +179,7 @@ def _drive(s: Session) -> None:
         {"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "n",
                                       "input": {"q": PROMPT}}]}]}).status_code == 400
     # the metrics page is output too
-    metrics = httpx.get(s.gw.url + "/metrics", timeout=10)
+    metrics = httpx.get(s.gw.metrics_url, timeout=10)
     s.errors.append(("metrics page", metrics.text))
 
 

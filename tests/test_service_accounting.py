@@ -38,9 +38,9 @@ def deep(levels: int = 300) -> dict[str, Any]:
     return value
 
 
-def _metric(url: str, name: str, **labels: str) -> float:
+def _metric(metrics_url: str, name: str, **labels: str) -> float:
     total = 0.0
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in httpx.get(metrics_url).text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
@@ -174,14 +174,14 @@ def _assert_clean_500(r: httpx.Response) -> None:
 def test_an_answer_that_breaks_the_gateway_is_a_counted_500(gateway: GatewayServer,
                                                             fake: FakeOCI) -> None:
     labels = {"route": "/v1/messages", "model": "grok"}
-    errors = _metric(gateway.url, "gateway_requests_total", status_class="5xx", **labels)
-    failed = _metric(gateway.url, "gen_ai_client_operation_duration_seconds_count",
+    errors = _metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx", **labels)
+    failed = _metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
                      error_type="other")
     fake.push(Scenario(tool_calls=[tool_call("nest", deep())]))
     _assert_clean_500(gateway.post("/v1/messages", BODY))
-    assert _metric(gateway.url, "gateway_requests_total", status_class="5xx",
+    assert _metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx",
                    **labels) == errors + 1
-    assert _metric(gateway.url, "gen_ai_client_operation_duration_seconds_count",
+    assert _metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
                    error_type="other") == failed + 1
     # the gateway goes on serving
     assert gateway.post("/v1/messages", BODY).status_code == 200
@@ -193,7 +193,7 @@ def test_mistyped_answers_are_either_served_or_a_counted_500(
         gateway: GatewayServer, fake: FakeOCI, usage: Any) -> None:
     """Whichever layer copes with a mistyped OCI usage, the client gets a well-formed message
     or the Anthropic envelope with its own request id, and the request is counted."""
-    before = {c: _metric(gateway.url, "gateway_requests_total", route="/v1/messages",
+    before = {c: _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
                          model="grok", status_class=c) for c in ("2xx", "5xx")}
     fake.push(Scenario(text="a mistyped answer", usage=usage))
     r = gateway.post("/v1/messages", BODY)
@@ -203,44 +203,44 @@ def test_mistyped_answers_are_either_served_or_a_counted_500(
     else:
         _assert_clean_500(r)
         counted = "5xx"
-    assert _metric(gateway.url, "gateway_requests_total", route="/v1/messages",
+    assert _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
                    model="grok", status_class=counted) == before[counted] + 1
 
 
 def test_count_tokens_and_models_are_accounted(gateway: GatewayServer, fake: FakeOCI) -> None:
-    url = gateway.url
+    url, murl = gateway.url, gateway.metrics_url
     route = "/v1/messages/count_tokens"
-    counted = _metric(url, "gateway_requests_total", route=route, model="grok",
+    counted = _metric(murl, "gateway_requests_total", route=route, model="grok",
                       status_class="2xx")
-    durations = _metric(url, "gateway_request_duration_seconds_count", route=route,
+    durations = _metric(murl, "gateway_request_duration_seconds_count", route=route,
                         model="grok")
     assert gateway.post(route, BODY).status_code == 200
-    assert _metric(url, "gateway_requests_total", route=route, model="grok",
+    assert _metric(murl, "gateway_requests_total", route=route, model="grok",
                    status_class="2xx") == counted + 1
-    assert _metric(url, "gateway_request_duration_seconds_count", route=route,
+    assert _metric(murl, "gateway_request_duration_seconds_count", route=route,
                    model="grok") == durations + 1
-    listed = _metric(url, "gateway_requests_total", route="/v1/models", status_class="2xx")
-    missing = _metric(url, "gateway_client_errors_total", route="/v1/models/{id}",
+    listed = _metric(murl, "gateway_requests_total", route="/v1/models", status_class="2xx")
+    missing = _metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
                       error_type="not_found_error")
     headers = {"x-api-key": "alice-key-0123456789"}
     r = httpx.get(url + "/v1/models", headers=headers)
     assert r.status_code == 200 and r.headers["request-id"].startswith("req_")
     assert httpx.get(url + "/v1/models/nope", headers=headers).status_code == 404
-    assert _metric(url, "gateway_requests_total", route="/v1/models",
+    assert _metric(murl, "gateway_requests_total", route="/v1/models",
                    status_class="2xx") == listed + 1
-    assert _metric(url, "gateway_client_errors_total", route="/v1/models/{id}",
+    assert _metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
                    error_type="not_found_error") == missing + 1
 
 
 def test_overhead_is_the_gateways_own_time_not_the_streams(gateway: GatewayServer,
                                                            fake: FakeOCI) -> None:
-    url = gateway.url
+    murl = gateway.metrics_url
     route = {"route": "/v1/messages"}
 
     def observed() -> tuple[float, float, float]:
-        return (_metric(url, "gateway_overhead_seconds_count", **route),
-                _metric(url, "gateway_overhead_seconds_sum", **route),
-                _metric(url, "gateway_request_duration_seconds_sum", **route))
+        return (_metric(murl, "gateway_overhead_seconds_count", **route),
+                _metric(murl, "gateway_overhead_seconds_sum", **route),
+                _metric(murl, "gateway_request_duration_seconds_sum", **route))
 
     count0, sum0, duration0 = observed()
     # OCI takes 0.3 s to start and then 0.25 s between each of 6 chunks: ~1.8 s of waiting

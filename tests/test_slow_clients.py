@@ -118,7 +118,7 @@ def _tcp_wmem_max() -> int:
 
 
 def _active_streams(gw: GatewayProcess) -> float:
-    text = httpx.get(gw.url + "/metrics", timeout=5).text
+    text = httpx.get(gw.metrics_url, timeout=5).text
     return sum(float(v) for v in re.findall(r"^gateway_active_streams\{[^}]*\} (\S+)$", text,
                                             flags=re.M))
 

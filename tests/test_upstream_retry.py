@@ -103,25 +103,25 @@ def test_classify_throttling_hint_and_context_numbers() -> None:
 
 # --------------------------------------------------------------------------- over HTTP
 
-def _metric(url: str, name: str, **labels: str) -> float:
+def _metric(metrics_url: str, name: str, **labels: str) -> float:
     total = 0.0
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in httpx.get(metrics_url).text.splitlines():
         if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
-def _wait_for_metric(url: str, name: str, at_least: float, **labels: str) -> None:
+def _wait_for_metric(metrics_url: str, name: str, at_least: float, **labels: str) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if _metric(url, name, **labels) >= at_least:
+        if _metric(metrics_url, name, **labels) >= at_least:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name}{labels} never reached {at_least}")
 
 
 def test_json_answer_cut_off_mid_body_is_retried(gateway: GatewayServer, fake: FakeOCI) -> None:
-    retries = _metric(gateway.url, "gateway_upstream_retries_total", model="grok",
+    retries = _metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
                       error_type="stream_broken")
     fake.push(Scenario(text="the first answer, cut in half", drop_after=1),
               Scenario(text="the second answer"))
@@ -129,7 +129,7 @@ def test_json_answer_cut_off_mid_body_is_retried(gateway: GatewayServer, fake: F
     assert r.status_code == 200, r.text
     assert r.json()["content"][0]["text"] == "the second answer"
     assert len(fake.requests) == 2 and fake.requests[0].dropped_by_server
-    assert _metric(gateway.url, "gateway_upstream_retries_total", model="grok",
+    assert _metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
                    error_type="stream_broken") == retries + 1
 
 
@@ -144,8 +144,8 @@ def test_json_answer_cut_off_every_time_fails_after_all_attempts(
 
 def test_client_leaving_cancels_a_json_request_upstream(gateway: GatewayServer,
                                                         fake: FakeOCI) -> None:
-    gone = _metric(gateway.url, "gateway_requests_total", route="/v1/messages", model="grok",
-                   status_class="4xx")
+    gone = _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
+                   model="grok", status_class="4xx")
     fake.push(Scenario(text="nobody will read this", delay_before=3.0))
     body = json.dumps(BODY).encode()
     with socket.create_connection(("127.0.0.1", gateway.settings.port), timeout=5) as sock:
@@ -158,7 +158,7 @@ def test_client_leaving_cancels_a_json_request_upstream(gateway: GatewayServer,
     # the gateway closes its upstream connection at once instead of waiting for the answer
     assert fake.wait_until(lambda: fake.requests[0].client_disconnected_at is not None, 1.5)
     assert time.monotonic() - t_close < 1.5
-    _wait_for_metric(gateway.url, "gateway_requests_total", gone + 1, route="/v1/messages",
+    _wait_for_metric(gateway.metrics_url, "gateway_requests_total", gone + 1, route="/v1/messages",
                      model="grok", status_class="4xx")
     # and the gateway keeps serving
     assert gateway.post("/v1/messages", BODY).status_code == 200

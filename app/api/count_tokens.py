@@ -18,7 +18,7 @@ ROUTE = "/v1/messages/count_tokens"
 async def count_tokens(request: Request) -> Response:
     svc = service(request)
     async with svc.accounting(ROUTE) as acct:
-        key = authenticate(request, acct.call)
+        key = await authenticate(request, acct.call)
         body = await read_body(request, svc.config.server, acct.call)
         acct.answer({"input_tokens": svc.count_tokens(body, key, acct.call)})
     return respond(acct)

@@ -20,8 +20,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.config import ServerLimits
-from app.errors import AuthenticationFailed, ClientGone, GatewayError, RequestTooLarge, error_json
-from app.security.keys import ClientKey, KeyStore, presented_key
+from app.errors import ClientGone, GatewayError, RequestTooLarge, error_json
+from app.security.identity import Identity
+from app.security.policy import Principal
 from app.service import Accounting, Call, MessagesService
 
 JSON = "application/json"
@@ -35,18 +36,14 @@ def service(request: Request) -> MessagesService:
     return svc
 
 
-def authenticate(request: Request, call: Call) -> ClientKey | None:
-    keys: KeyStore = request.app.state.keys
-    if not keys.enabled:
-        return None
-    key = keys.authenticate(presented_key(request.headers))
-    if key is None:
-        raise AuthenticationFailed(
-            "missing or invalid API key: send it in the x-api-key header or as "
-            "Authorization: Bearer <key>"
-        )
-    call.key_id = key.id
-    return key
+async def authenticate(request: Request, call: Call) -> Principal | None:
+    """The caller's principal (API key or company sign-in token), or None when the gateway
+    allows anonymous callers; 401/403 otherwise (:mod:`app.security.identity`)."""
+    identity: Identity = request.app.state.identity
+    principal = await identity.authenticate(request.headers, service(request).config)
+    if principal is not None:
+        call.key_id = principal.id
+    return principal
 
 
 async def read_body(request: Request, limits: ServerLimits, call: Call) -> bytes:

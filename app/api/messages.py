@@ -25,7 +25,7 @@ async def create_message(request: Request) -> Response:
         if request.app.state.draining:
             # between SIGTERM and the listener closing: send the client elsewhere at once
             raise Overloaded("the gateway is shutting down; please retry")
-        key = authenticate(request, acct.call)
+        key = await authenticate(request, acct.call)
         body = await read_body(request, svc.config.server, acct.call)
         acct.answer(await cancel_on_disconnect(request, svc.messages(body, key, acct.call)))
     return respond(acct)

@@ -42,7 +42,7 @@ def _info(name: str, spec: Any, notices: RetirementNotices) -> dict[str, Any]:
 async def list_models(request: Request) -> Response:
     svc = service(request)
     async with svc.accounting("/v1/models") as acct:
-        authenticate(request, acct.call)
+        await authenticate(request, acct.call)
         q = request.query_params
         try:
             limit = int(q.get("limit", "20"))
@@ -71,7 +71,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     svc = service(request)
     async with svc.accounting("/v1/models/{id}") as acct:
-        authenticate(request, acct.call)
+        await authenticate(request, acct.call)
         model_id = request.path_params["model_id"]
         spec = dict(svc.catalog.listing()).get(model_id)
         if spec is None:

@@ -1,9 +1,10 @@
-"""Operational endpoints: ``HEAD/GET /``, ``/healthz``, ``/readyz``, ``/metrics``.
+"""Operational endpoints: ``HEAD/GET /``, ``/healthz``, ``/readyz``.
 
 Contract: ``/healthz`` is liveness (the process answers; no upstream call). ``/readyz`` is 200
 when the config is loaded and the signer was built, and 503 while draining for shutdown, so the
-load balancer stops sending new requests. ``/metrics`` is the Prometheus exposition (all workers
-under gunicorn).
+load balancer stops sending new requests. The Prometheus exposition is NOT here: it has its own
+port (``GATEWAY_METRICS_PORT``, :mod:`app.observability.metrics_server`), so whatever publishes
+the API port (an Ingress) never publishes the metrics; ``/metrics`` on the API port is a 404.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.deps import JSON
-from app.observability.metrics import metrics_payload
 
 _OK = b'{"status":"ok"}'
 
@@ -32,8 +32,3 @@ async def readyz(request: Request) -> Response:
     if getattr(state, "gateway", None) is None:
         return Response(b'{"status":"starting"}', status_code=503, media_type=JSON)
     return Response(_OK, media_type=JSON)
-
-
-async def metrics(request: Request) -> Response:
-    payload, content_type = metrics_payload()
-    return Response(payload, media_type=content_type)

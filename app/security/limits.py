@@ -6,7 +6,7 @@ Contract:
   ``retry-after``) when the key is over a limit, and otherwise returns a :class:`Permit` that the
   caller must :meth:`~Permit.release` exactly once when the request ends (however it ends),
   after reporting the real token usage OCI returned with :meth:`~Permit.record_tokens`.
-- Anonymous callers and keys without limits (:attr:`ClientKey.has_limits`) get
+- Anonymous callers and keys without limits (:attr:`Principal.has_limits`) get
   :data:`UNLIMITED`, a permit that does nothing: they pay nothing.
 - :func:`build_limiter` picks the implementation for ``limits.redis_url``: :class:`LocalLimiter`
   (below: counters in this process, one-minute windows with the previous window weighted in;
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from app.errors import RateLimited
 from app.observability import metrics as m
-from app.security.keys import ClientKey
+from app.security.policy import Principal
 
 WINDOW = 60.0
 
@@ -50,13 +50,13 @@ UNLIMITED = Permit()
 class Limiter(ABC):
     """The limiter interface; the "no limits" short-circuit lives here, once for all."""
 
-    async def acquire(self, key: ClientKey | None, *, stream: bool) -> Permit:
+    async def acquire(self, key: Principal | None, *, stream: bool) -> Permit:
         if key is None or not key.has_limits:
             return UNLIMITED
         return await self._acquire(key, stream)
 
     @abstractmethod
-    async def _acquire(self, key: ClientKey, stream: bool) -> Permit: ...
+    async def _acquire(self, key: Principal, stream: bool) -> Permit: ...
 
     def retire(self) -> None:
         """A reload replaced this limiter: free resources once the permits handed out end."""
@@ -111,7 +111,7 @@ class LocalLimiter(Limiter):
     def __init__(self) -> None:
         self._usage: dict[str, _Usage] = {}
 
-    async def _acquire(self, key: ClientKey, stream: bool) -> Permit:
+    async def _acquire(self, key: Principal, stream: bool) -> Permit:
         now = time.monotonic()
         u = self._usage.setdefault(key.id, _Usage(window_start=now))
         u.roll(now)
@@ -121,7 +121,7 @@ class LocalLimiter(Limiter):
             u.streams += 1
         return _LocalPermit(self, key.id, stream)
 
-    def _check(self, key: ClientKey, u: _Usage, now: float, stream: bool) -> None:
+    def _check(self, key: Principal, u: _Usage, now: float, stream: bool) -> None:
         reset = u.window_start + WINDOW - now
         if (
             key.requests_per_minute is not None

@@ -31,8 +31,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from app.observability import metrics as m
-from app.security.keys import ClientKey
 from app.security.limits import WINDOW, Limiter, LocalLimiter, Permit, refuse
+from app.security.policy import Principal
 
 log = logging.getLogger("app.security.redis")
 _STREAM_TTL = 3600
@@ -102,7 +102,7 @@ class RedisLimiter(Limiter):
                 type(err).__name__,
             )
 
-    async def _acquire(self, key: ClientKey, stream: bool) -> Permit:
+    async def _acquire(self, key: Principal, stream: bool) -> Permit:
         if time.monotonic() < self._down_until:
             return await self._local.acquire(key, stream=stream)
         now = time.time()

@@ -32,8 +32,8 @@ from app.catalog import Catalog, Resolved
 from app.config import GatewayConfig
 from app.errors import PermissionDenied, prompt_too_long
 from app.oci.client import OciClient
-from app.security.keys import ClientKey
 from app.security.limits import Limiter
+from app.security.policy import Principal
 from app.service.accounting import Accounting, Call, new_request_id
 from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
 from app.service.lifecycle import RetirementNotices
@@ -84,20 +84,20 @@ class MessagesService:
         """The record of one request on ``route``, opened as it arrives (``async with``)."""
         return Accounting(Call(new_request_id(), route, time.perf_counter()))
 
-    def resolve(self, model: str, key: ClientKey | None) -> Resolved:
+    def resolve(self, model: str, key: Principal | None) -> Resolved:
         resolved = self.catalog.resolve(model)
         if key is not None and not key.allows(resolved.name):
-            raise PermissionDenied(f"API key {key.id!r} may not use model {resolved.name!r}")
+            raise PermissionDenied(f"{key.describe()} may not use model {resolved.name!r}")
         return resolved
 
-    def count_tokens(self, body: bytes, key: ClientKey | None, call: Call) -> int:
+    def count_tokens(self, body: bytes, key: Principal | None, call: Call) -> int:
         config = self.config
         req = parse(body, CountTokensRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 
-    async def messages(self, body: bytes, key: ClientKey | None, call: Call) -> bytes | StreamBody:
+    async def messages(self, body: bytes, key: Principal | None, call: Call) -> bytes | StreamBody:
         config = self.config  # one config for the whole request, even across a reload
         req = parse(body, MessagesRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)

@@ -85,6 +85,11 @@ so Kubernetes' atomic symlink swap reaches the pod and the gateway reloads the f
 {{- end }}
 {{- end }}
 
+{{/* Whether any client authentication is configured (keys or OIDC). */}}
+{{- define "oci-gateway.clientAuthConfigured" -}}
+{{- if or (include "oci-gateway.clientAuthEnabled" .) .Values.clientAuth.oidc.issuer }}true{{- end }}
+{{- end }}
+
 {{/* Whether client API keys are mounted (a Secret created here or an existing one). */}}
 {{- define "oci-gateway.clientAuthEnabled" -}}
 {{- if and .Values.clientAuth.enabled (or .Values.clientAuth.existingSecret .Values.clientAuth.keys) }}true{{- end }}
@@ -110,9 +115,18 @@ auth mode and the mounts; everything in .Values.extraConfig is merged over the r
 {{- $cfg := dict "oci" $oci "models" (deepCopy $v.models) -}}
 {{- with $v.aliases }}{{- $_ := set $cfg "aliases" (deepCopy .) -}}{{- end }}
 {{- with $v.defaultModel }}{{- $_ := set $cfg "default_model" . -}}{{- end }}
+{{- $ca := dict -}}
 {{- if include "oci-gateway.clientAuthEnabled" . }}
-{{- $_ := set $cfg "client_auth" (dict "api_keys_file" (include "oci-gateway.keysFile" .)) -}}
+{{- $_ := set $ca "api_keys_file" (include "oci-gateway.keysFile" .) -}}
 {{- end }}
+{{- with $v.clientAuth.oidc }}{{- if .issuer }}
+{{- $o := dict "issuer" .issuer "audience" .audience "user_claim" .userClaim "groups_claim" .groupsClaim "algorithms" .algorithms "leeway" .leeway "require_team" .requireTeam -}}
+{{- with .jwksUrl }}{{- $_ := set $o "jwks_url" . -}}{{- end }}
+{{- $_ := set $ca "oidc" $o -}}
+{{- end }}{{- end }}
+{{- if and $v.clientAuth.allowAnonymous (not $ca) }}{{- $_ := set $ca "allow_anonymous" true -}}{{- end }}
+{{- with $ca }}{{- $_ := set $cfg "client_auth" . -}}{{- end }}
+{{- with $v.teams }}{{- $_ := set $cfg "teams" (deepCopy .) -}}{{- end }}
 {{- with $v.limits.redisUrl }}{{- $_ := set $cfg "limits" (dict "redis_url" .) -}}{{- end }}
 {{- with $v.server }}{{- $_ := set $cfg "server" . -}}{{- end }}
 {{- with $v.observability }}{{- $_ := set $cfg "observability" . -}}{{- end }}

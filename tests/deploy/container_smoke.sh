@@ -105,12 +105,13 @@ echo "image size compressed (gzip of the image archive): $(podman save --format 
 
 log "run emulator + gateway (read-only root fs, tmpfs /tmp, no capabilities)"
 PORT=$(free_port)
+MPORT=$(free_port)  # the metrics listener: its own port (9464 in the container)
 podman network create "$NET" > /dev/null
 podman run -d --name "$EMU" --network "$NET" --network-alias oci-emulator \
   --read-only --cap-drop ALL --security-opt no-new-privileges "$EMU_IMG" \
   python -m emulator --host 0.0.0.0 --port 9999 --no-verify --quiet \
   --default-delay-between 0.2 > /dev/null 2>&1
-podman run -d --name "$GW" --network "$NET" -p "127.0.0.1:$PORT:8000" \
+podman run -d --name "$GW" --network "$NET" -p "127.0.0.1:$PORT:8000" -p "127.0.0.1:$MPORT:9464" \
   --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,nosuid,nodev,size=64m,mode=1777 \
   --cap-drop ALL --security-opt no-new-privileges \
   -e GATEWAY_OCI_ENDPOINT=http://oci-emulator:9999 -e GATEWAY_WORKERS=2 \
@@ -119,7 +120,7 @@ podman run -d --name "$GW" --network "$NET" -p "127.0.0.1:$PORT:8000" \
 t_start=$(date +%s.%N)
 wait_http "http://127.0.0.1:$PORT/healthz" 60 || { podman logs "$GW" | tail -30; fail "gateway /healthz never answered"; }
 echo "gateway answered /healthz $("$PY" -c "import sys,time; print(round(time.time()-float(sys.argv[1]),2))" "$t_start") s after podman run"
-"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$PORT" || { podman logs "$GW" | tail -30; fail "client check (single containers)"; }
+"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$PORT" --metrics-url "http://127.0.0.1:$MPORT/metrics" || { podman logs "$GW" | tail -30; fail "client check (single containers)"; }
 
 uid=$(podman exec "$GW" id -u)
 [ "$uid" != 0 ] || fail "gateway runs as root"
@@ -137,7 +138,7 @@ podman healthcheck run "$GW" 2>/dev/null || fail "HEALTHCHECK failed"
 echo "HEALTHCHECK: healthy; effective capabilities: none"
 
 log "graceful shutdown: SIGTERM while a stream is open"
-"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$PORT" --drain-with "podman kill --signal TERM $GW" \
+"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$PORT" --metrics-url "http://127.0.0.1:$MPORT/metrics" --drain-with "podman kill --signal TERM $GW" \
   > /tmp/ocigw-smoke-drain.log 2>&1 || { cat /tmp/ocigw-smoke-drain.log; podman logs "$GW" | tail -20; fail "drain"; }
 grep "^drain:" /tmp/ocigw-smoke-drain.log
 podman wait "$GW" > /dev/null 2>&1 || true
@@ -160,13 +161,14 @@ log "compose: gateway + oci-emulator services"
 podman tag "$IMG" localhost/oci-gateway:local
 podman tag "$EMU_IMG" localhost/oci-gateway-emulator:local
 CPORT=$(free_port)
-GATEWAY_HOST_PORT=$CPORT compose up -d gateway oci-emulator > /tmp/ocigw-smoke-compose.log 2>&1 \
+CMPORT=$(free_port)
+GATEWAY_HOST_PORT=$CPORT GATEWAY_METRICS_HOST_PORT=$CMPORT compose up -d gateway oci-emulator > /tmp/ocigw-smoke-compose.log 2>&1 \
   || { cat /tmp/ocigw-smoke-compose.log; fail "compose up"; }
 wait_http "http://127.0.0.1:$CPORT/healthz" 60 || { compose logs gateway | tail -30; fail "compose gateway /healthz"; }
-"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$CPORT" || { compose logs gateway | tail -30; fail "client check (compose)"; }
+"$PY" tests/deploy/smoke_client.py "http://127.0.0.1:$CPORT" --metrics-url "http://127.0.0.1:$CMPORT/metrics" || { compose logs gateway | tail -30; fail "client check (compose)"; }
 
 log "Prometheus (Debian) with config/prometheus.yml scrapes the compose gateway, evaluates the rules"
-"$PY" tests/deploy/prom_check.py "127.0.0.1:$CPORT" || fail "prometheus scrape/rules"
+"$PY" tests/deploy/prom_check.py "127.0.0.1:$CMPORT" || fail "prometheus scrape/rules"
 compose down -t 10 > /dev/null 2>&1
 
 log "container smoke: ALL OK in $(( $(date +%s) - T0 )) s"

@@ -1,12 +1,13 @@
 """Black-box smoke check of a running gateway (used by container_smoke.sh against containers).
 
-usage: python tests/deploy/smoke_client.py BASE_URL [--api-key KEY] [--model NAME]
+usage: python tests/deploy/smoke_client.py BASE_URL --metrics-url URL [--api-key KEY] [--model NAME]
                                           [--drain-with "COMMAND THAT SENDS SIGTERM"]
 
 With the official ``anthropic`` SDK: one streaming /v1/messages (text must arrive as deltas and
 the final message must carry usage and a stop_reason), one count_tokens; with plain HTTP:
-/healthz, /readyz, HEAD /, /v1/models and /metrics (the request must show up in the gateway's
-counters). With ``--drain-with``, then starts one more stream, runs the command (e.g. ``podman
+/healthz, /readyz, HEAD /, /v1/models, and the metrics on their own port (``--metrics-url``;
+the request must show up in the gateway's counters, and ``/metrics`` on the API port must be a
+404). With ``--drain-with``, then starts one more stream, runs the command (e.g. ``podman
 kill --signal TERM gw``) once the first text delta arrived, and requires that stream to finish
 normally: graceful shutdown lets in-flight streams complete. Exits non-zero with a message on
 the first failure.
@@ -32,7 +33,7 @@ def _get(url: str, method: str = "GET", headers: dict[str, str] | None = None) -
         return err.code, err.read().decode("utf-8", "replace")
 
 
-def check(base: str, api_key: str, model: str) -> None:
+def check(base: str, api_key: str, model: str, metrics_url: str) -> None:
     import anthropic
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -76,8 +77,9 @@ def check(base: str, api_key: str, model: str) -> None:
     )
     assert counted.input_tokens > 0, f"count_tokens: {counted}"
 
-    status, metrics = _get(base + "/metrics")
-    assert status == 200, f"/metrics: {status}"
+    assert _get(base + "/metrics")[0] == 404, "/metrics must not be served on the API port"
+    status, metrics = _get(metrics_url)
+    assert status == 200, f"{metrics_url}: {status}"
     for name in (
         "gateway_requests_total",
         "gateway_tokens_total",
@@ -124,12 +126,13 @@ def drain_check(base: str, api_key: str, model: str, command: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("base_url")
+    parser.add_argument("--metrics-url", required=True, help="http://HOST:PORT/metrics")
     parser.add_argument("--api-key", default="smoke-test-key-0001")
     parser.add_argument("--model", default="claude-sonnet-4-5")
     parser.add_argument("--drain-with", help="command that sends SIGTERM to the gateway")
     args = parser.parse_args()
     try:
-        check(args.base_url, args.api_key, args.model)
+        check(args.base_url, args.api_key, args.model, args.metrics_url)
         if args.drain_with:
             drain_check(args.base_url, args.api_key, args.model, args.drain_with)
     except AssertionError as err:

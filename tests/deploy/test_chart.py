@@ -93,6 +93,21 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "tls": [{"hosts": ["oci-gateway.example.com"], "secretName": "gw-tls"}],
         },
     },
+    "oidc-teams": {
+        "clientAuth": {
+            "oidc": {
+                "issuer": "https://identity.oraclecloud.com/",
+                "audience": "oci-gateway",
+                "jwksUrl": "https://idcs-0123.identity.oraclecloud.com/admin/v1/SigningCert/jwk",
+                "userClaim": "sub",
+            },
+            "keys": [{"id": "ci", "sha256": "cd" * 32, "team": "platform",
+                      "expires": "2030-01-01T00:00:00Z", "budget": {"usd_per_month": 50}}],
+        },
+        "teams": {"platform": {"models": ["grok-*"], "limits": {"requests_per_minute": 60},
+                               "budget": {"usd_per_month": 500}, "oidc_groups": ["eng"]}},
+    },
+    "anonymous": {"clientAuth": {"allowAnonymous": True}},
     "resource-principal": {
         "oci": {
             "auth": "resource_principal",
@@ -137,6 +152,11 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     },
     "bad-redis-url": {"limits": {"redisUrl": "http://redis"}},
     "bad-region": {"oci": {"region": "Chicago"}},
+    "oidc-hmac": {"clientAuth": {"oidc": {"issuer": "https://idp.example", "audience": "a",
+                                          "algorithms": ["HS256"]}}},
+    "key-bad-expiry": {"clientAuth": {"keys": [{"id": "a", "sha256": "ab" * 32,
+                                                "expires": "next week"}]}},
+    "team-unknown-field": {"teams": {"t": {"model": ["grok-4"]}}},
 }
 
 
@@ -469,6 +489,52 @@ def test_auth_modes_env_and_service_account() -> None:
     assert ann("defaults")["checksum/oci-auth"] == ann("monitoring")["checksum/oci-auth"]
 
 
+def test_closed_by_default_and_how_auth_reaches_the_gateway_config(tmp_path: Path) -> None:
+    """A default install renders, but the gateway refuses to start it (no client auth with
+    real OCI credentials); keys, OIDC, teams and allowAnonymous reach the config file."""
+    from app import config
+
+    def load(name: str) -> Any:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(gateway_cm(name)["data"]["gateway.yaml"], encoding="utf-8")
+        return config.load_config(path)
+
+    with pytest.raises(config.ConfigError, match="allow_anonymous"):
+        config.check_client_auth(load("defaults"))
+    notes = render("defaults")["oci-gateway/templates/NOTES.txt"]
+    assert "REFUSE TO START" in notes and "clientAuth.oidc.issuer" in notes
+    assert "python -m app keys create" in notes
+    oidc = load("oidc-teams")
+    config.check_client_auth(oidc)
+    assert oidc.client_auth.oidc is not None
+    assert oidc.client_auth.oidc.jwks_url.endswith("/admin/v1/SigningCert/jwk")
+    assert oidc.client_auth.api_keys_file == "/etc/oci-gateway/keys/keys.yaml"
+    assert oidc.teams["platform"].oidc_groups == ("eng",)
+    assert oidc.teams["platform"].limits.requests_per_minute == 60
+    anonymous = load("anonymous")
+    assert anonymous.client_auth.allow_anonymous is True
+    config.check_client_auth(anonymous)
+    assert "allowAnonymous" in render("anonymous")["oci-gateway/templates/NOTES.txt"]
+
+
+def test_metrics_have_their_own_port_off_the_ingress() -> None:
+    c = container("monitoring")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": 8000, "metrics": 9464}
+    assert env("monitoring")["GATEWAY_METRICS_PORT"] == "9464"
+    svc_ports = {p["name"]: p["targetPort"] for p in one("monitoring", "Service")["spec"]["ports"]}
+    assert svc_ports == {"http": "http", "metrics": "metrics"}
+    assert one("monitoring", "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
+    backends = [
+        path["backend"]["service"]["port"]
+        for rule in one("monitoring", "Ingress")["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b == {"name": "http"} for b in backends)
+    # the preStop drain reads the open streams from the metrics port
+    assert c["lifecycle"]["preStop"]["exec"]["command"][-1] == "9464"
+
+
 def test_oci_load_balancer_annotations() -> None:
     svc = one("workload-identity", "Service")
     ann = svc["metadata"]["annotations"]
@@ -491,7 +557,10 @@ def test_hpa_pdb_networkpolicy() -> None:
     assert one("resource-principal", "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     np = one(name, "NetworkPolicy")["spec"]
     assert np["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
-    assert len(np["ingress"][0]["from"]) == 2
+    assert len(np["ingress"][0]["from"]) == 1  # ingressFrom
+    # the metrics port has its own rule: metricsFrom only
+    assert np["ingress"][1]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert np["ingress"][1]["from"] == VALUE_SETS[name]["networkPolicy"]["metricsFrom"]
     egress_ports = {p["port"] for rule in np["egress"] for p in rule.get("ports", [])}
     assert {53, 443, 80, 6379, 4317, 4318} <= egress_ports
     assert any(

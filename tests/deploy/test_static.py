@@ -275,7 +275,7 @@ def test_prometheus_config_with_promtool(tmp_path: Path) -> None:
     cfg = yaml.safe_load((ROOT / "config" / "prometheus.yml").read_text())
     assert cfg["rule_files"] == ["/etc/prometheus/rules/oci-gateway-rules.yaml"]
     job = next(
-        j for j in cfg["scrape_configs"] if j["static_configs"][0]["targets"] == ["gateway:8000"]
+        j for j in cfg["scrape_configs"] if j["static_configs"][0]["targets"] == ["gateway:9464"]
     )
     # the rules select up{job=~".*oci-gateway.*"}
     assert re.search(".*oci-gateway.*", job["job_name"])
