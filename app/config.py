@@ -58,6 +58,16 @@ class Retries(_Strict):
     backoff_max: float = Field(4.0, ge=0)
 
 
+class CircuitBreaker(_Strict):
+    """Per upstream target (base URL + serving mode), per worker: app/oci/breaker.py."""
+
+    enabled: bool = True
+    #: consecutive failed attempts (timeouts, connection errors, 5xx) that open the circuit
+    failures: int = Field(3, ge=1, le=1000)
+    #: seconds an open target is skipped before one probe request is let through
+    cooldown: float = Field(30.0, gt=0)
+
+
 class OciSection(_Strict):
     region: str | None = None
     endpoint: str | None = None
@@ -68,6 +78,7 @@ class OciSection(_Strict):
     key_file: str | None = None
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
     max_connections: int = Field(4096, ge=1)
 
     @model_validator(mode="after")

@@ -36,6 +36,17 @@ STYLE_MODELS = {"llama": "llama", "openai": "gpt-oss", "grok": "grok", "gemini":
                 "cohere": "cohere"}
 
 
+
+def metric(metrics_url: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` on a Prometheus page whose labels include ``labels``
+    (``name`` exactly: ``_created``/``_bucket`` siblings do not count)."""
+    total = 0.0
+    for line in httpx.get(metrics_url).text.splitlines():
+        if line.startswith((name + "{", name + " ")) and all(
+                f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
 def sdk(gateway: GatewayServer, key: str = ALICE) -> anthropic.Anthropic:
     """The official SDK (2.x: the key goes out as Authorization: Bearer), no retries."""
     return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)

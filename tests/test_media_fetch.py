@@ -20,8 +20,7 @@ import pytest
 from app.oci.media_fetch import is_public, sniff
 from app.service.media import has_url_sources
 from emulator import FakeOCI, TestKey
-from tests.harness import GatewayServer, chat, write_config, write_keys
-from tests.test_upstream_retry import _metric
+from tests.harness import GatewayServer, chat, metric, write_config, write_keys
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n" + b"x" * 64
@@ -69,25 +68,40 @@ def media_server() -> Iterator[int]:
     server.shutdown()
 
 
-def _gateway(fake: FakeOCI, key: TestKey, factory: pytest.TempPathFactory, name: str,
-             media: dict[str, Any]) -> GatewayServer:
+def _gateway(
+    fake: FakeOCI, key: TestKey, factory: pytest.TempPathFactory, name: str, media: dict[str, Any]
+) -> GatewayServer:
     directory = factory.mktemp(name)
-    return GatewayServer(write_config(directory, fake.url, key.config_path,
-                                      keys_file=write_keys(directory), media=media))
+    return GatewayServer(
+        write_config(
+            directory, fake.url, key.config_path, keys_file=write_keys(directory), media=media
+        )
+    )
 
 
 @pytest.fixture(scope="module")
-def fetching(fake_session: FakeOCI, oci_key: TestKey,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+def fetching(
+    fake_session: FakeOCI, oci_key: TestKey, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
     media = {"allowed_hosts": ["localhost"], "max_bytes": 1000, "timeout": 1}
     with _gateway(fake_session, oci_key, tmp_path_factory, "media", media) as gw:
         yield gw
 
 
 def _image(url: str, model: str = "grok") -> dict[str, Any]:
-    return {"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "url", "url": url}},
-        {"type": "text", "text": "what is this?"}]}]}
+    return {
+        "model": model,
+        "max_tokens": 20,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "url", "url": url}},
+                    {"type": "text", "text": "what is this?"},
+                ],
+            }
+        ],
+    }
 
 
 def _oci_image_urls(fake: FakeOCI) -> list[str]:
@@ -97,13 +111,29 @@ def _oci_image_urls(fake: FakeOCI) -> list[str]:
 
 # --------------------------------------------------------------------------- pure
 
-@pytest.mark.parametrize(("address", "public"), [
-    ("93.184.216.34", True), ("2606:2800:220:1:248:1893:25c8:1946", True),
-    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.1.1", False),
-    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False),
-    ("::1", False), ("fe80::1", False), ("fc00::1", False), ("::ffff:127.0.0.1", False),
-    ("::ffff:93.184.216.34", True), ("2002:7f00:1::", False), ("not-an-ip", False),
-])
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:93.184.216.34", True),
+        ("2002:7f00:1::", False),
+        ("not-an-ip", False),
+    ],
+)
 def test_is_public(address: str, public: bool) -> None:
     assert is_public(address) is public
 
@@ -118,55 +148,94 @@ def test_sniff_and_the_cheap_precheck() -> None:
 
 # --------------------------------------------------------------------------- fetched
 
-def test_url_image_goes_to_oci_as_base64(fetching: GatewayServer, fake: FakeOCI,
-                                         media_server: int) -> None:
+
+def test_url_image_goes_to_oci_as_base64(
+    fetching: GatewayServer, fake: FakeOCI, media_server: int
+) -> None:
     r = fetching.post("/v1/messages", _image(f"http://localhost:{media_server}/img.png"))
     assert r.status_code == 200, r.text
     assert _oci_image_urls(fake) == ["data:image/png;base64," + base64.b64encode(PNG).decode()]
     assert "localhost" not in fake.requests[-1].raw_body.decode()
-    assert _metric(fetching.url, "gateway_media_fetches_total", kind="image", result="ok") >= 1
+    assert (
+        metric(fetching.metrics_url, "gateway_media_fetches_total", kind="image", result="ok") >= 1
+    )
 
 
-def test_redirects_octet_stream_tool_results_and_documents(fetching: GatewayServer, fake: FakeOCI,
-                                                           media_server: int) -> None:
+def test_redirects_octet_stream_tool_results_and_documents(
+    fetching: GatewayServer, fake: FakeOCI, media_server: int
+) -> None:
     base = f"http://localhost:{media_server}"
     body = _image(f"{base}/hop")
-    body["messages"][0]["content"].append({"type": "image", "source": {"type": "url",
-                                                                       "url": f"{base}/raw"}})
+    body["messages"][0]["content"].append(
+        {"type": "image", "source": {"type": "url", "url": f"{base}/raw"}}
+    )
     r = fetching.post("/v1/messages", body)
     assert r.status_code == 200, r.text
     assert [u[:22] for u in _oci_image_urls(fake)] == ["data:image/png;base64,"] * 2
-    tool_turn = {"model": "grok", "max_tokens": 20, "messages": [
-        {"role": "user", "content": "look"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot",
-                                           "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
-            {"type": "image", "source": {"type": "url", "url": f"{base}/img.png"}}]}]}]}
+    tool_turn = {
+        "model": "grok",
+        "max_tokens": 20,
+        "messages": [
+            {"role": "user", "content": "look"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "image", "source": {"type": "url", "url": f"{base}/img.png"}}
+                        ],
+                    }
+                ],
+            },
+        ],
+    }
     assert fetching.post("/v1/messages", tool_turn).status_code == 200
     assert all(u.startswith("data:image/png;base64,") for u in _oci_image_urls(fake))
     assert _oci_image_urls(fake)
-    doc = {"model": "gemini", "max_tokens": 20, "messages": [{"role": "user", "content": [
-        {"type": "document", "source": {"type": "url", "url": f"{base}/doc.pdf"}},
-        {"type": "text", "text": "summarise"}]}]}
+    doc = {
+        "model": "gemini",
+        "max_tokens": 20,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "source": {"type": "url", "url": f"{base}/doc.pdf"}},
+                    {"type": "text", "text": "summarise"},
+                ],
+            }
+        ],
+    }
     r = fetching.post("/v1/messages", doc)
     assert r.status_code == 200, r.text
     parts = chat(fake)["messages"][-1]["content"]
     assert parts[0]["documentUrl"]["url"] == (
-        "data:application/pdf;base64," + base64.b64encode(PDF).decode())
+        "data:application/pdf;base64," + base64.b64encode(PDF).decode()
+    )
 
 
 # --------------------------------------------------------------------------- refused
 
-@pytest.mark.parametrize(("path", "words"), [
-    ("/to-loopback", "non-public address"),  # the hop to 127.0.0.1 is checked again
-    ("/loop", "more than 3 redirects"),
-    ("/big.png", "larger than 1000 bytes"),
-    ("/page.html", "content-type 'text/html' is not accepted"),
-    ("/slow.png", "no answer within 1s"),
-    ("/nothing.png", "HTTP 404"),
-])
-def test_refusals_are_400s_naming_the_block(fetching: GatewayServer, fake: FakeOCI,
-                                             media_server: int, path: str, words: str) -> None:
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/to-loopback", "non-public address"),  # the hop to 127.0.0.1 is checked again
+        ("/loop", "more than 3 redirects"),
+        ("/big.png", "larger than 1000 bytes"),
+        ("/page.html", "content-type 'text/html' is not accepted"),
+        ("/slow.png", "no answer within 1s"),
+        ("/nothing.png", "HTTP 404"),
+    ],
+)
+def test_refusals_are_400s_naming_the_block(
+    fetching: GatewayServer, fake: FakeOCI, media_server: int, path: str, words: str
+) -> None:
     r = fetching.post("/v1/messages", _image(f"http://localhost:{media_server}{path}"))
     assert r.status_code == 400, r.text
     error = r.json()["error"]
@@ -176,8 +245,9 @@ def test_refusals_are_400s_naming_the_block(fetching: GatewayServer, fake: FakeO
     assert fake.requests == []  # nothing went to OCI
 
 
-def test_loopback_is_refused_by_default(gateway: GatewayServer, fake: FakeOCI,
-                                        media_server: int) -> None:
+def test_loopback_is_refused_by_default(
+    gateway: GatewayServer, fake: FakeOCI, media_server: int
+) -> None:
     for host in ("127.0.0.1", "localhost", "[::1]"):  # a literal, a name, IPv6
         r = gateway.post("/v1/messages", _image(f"http://{host}:{media_server}/img.png"))
         assert r.status_code == 400, r.text
@@ -187,9 +257,12 @@ def test_loopback_is_refused_by_default(gateway: GatewayServer, fake: FakeOCI,
     assert fake.requests == []
 
 
-def test_fetch_switched_off_is_a_clear_400(fake_session: FakeOCI, oci_key: TestKey,
-                                           tmp_path_factory: pytest.TempPathFactory,
-                                           media_server: int) -> None:
+def test_fetch_switched_off_is_a_clear_400(
+    fake_session: FakeOCI,
+    oci_key: TestKey,
+    tmp_path_factory: pytest.TempPathFactory,
+    media_server: int,
+) -> None:
     with _gateway(fake_session, oci_key, tmp_path_factory, "nomedia", {"fetch": False}) as gw:
         r = gw.post("/v1/messages", _image(f"http://localhost:{media_server}/img.png"))
     assert r.status_code == 400

@@ -19,8 +19,7 @@ from app.oci.auth import build_auth
 from app.oci.client import OciClient
 from app.oci.models_api import OciModel, lifecycle_warnings, list_models, management_url, table
 from emulator import FakeOCI, TestKey
-from tests.harness import GatewayServer, write_config
-from tests.test_upstream_retry import _metric
+from tests.harness import GatewayServer, metric, write_config
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -155,7 +154,7 @@ def test_retirement_header_is_counted_and_shown_in_models(lifecycle_gw: GatewayS
     assert "xai.grok-4" in str(after["grok"]["retirement_info"])
     assert after["claude-opus-4"]["retirement_info"] == after["grok"]["retirement_info"]
     assert "retirement_info" not in after["llama"]
-    assert _metric(lifecycle_gw.url, "gateway_model_retirement_notice", model="grok",
+    assert metric(lifecycle_gw.metrics_url, "gateway_model_retirement_notice", model="grok",
                    oci_model="xai.grok-4") == 1
 
 

@@ -20,8 +20,7 @@ from app.oci.errors import classify
 from app.oci.param_compat import heal, rejected_param, unwrap_message
 from app.service.param_memory import ParamMemory
 from emulator import FakeOCI, Scenario, TestKey
-from tests.harness import TEST_MODELS, GatewayServer, chat, write_config
-from tests.test_upstream_retry import _metric
+from tests.harness import TEST_MODELS, GatewayServer, chat, metric, write_config
 
 GPT5_TEMPERATURE = json.dumps({"error": {
     "message": "Unsupported value: 'temperature' does not support 0.5 with this model. Only the "
@@ -145,7 +144,7 @@ def test_scripted_refusal_is_healed_once_and_remembered(healer: GatewayServer,
     first, retry = fake.requests[-2:]
     assert first.body["chatRequest"]["temperature"] == 0.5
     assert "temperature" not in retry.body["chatRequest"]
-    assert _metric(healer.url, "gateway_param_dropped_total", model="llama",
+    assert metric(healer.metrics_url, "gateway_param_dropped_total", model="llama",
                    param="temperature") == 1
     # the next request omits it up front: one OCI request, no temperature
     fake.reset()

@@ -22,18 +22,12 @@ import yaml
 from devtools.procs import GatewayProcess
 from devtools.sse_check import check_stream
 from emulator import FakeOCI, Scenario, TestKey
-from tests.harness import ALICE, GatewayServer, write_config, write_keys
+from tests.harness import ALICE, GatewayServer, metric, write_config, write_keys
 from tests.redis_server import REQUIRES_REDIS, RedisServer
 
 BODY = {"model": "grok", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
 
 
-def _metric(metrics_url: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in httpx.get(metrics_url).text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def _reload(metrics_url: str, path: Path, change: dict[str, Any], result: str = "ok",
@@ -41,7 +35,7 @@ def _reload(metrics_url: str, path: Path, change: dict[str, Any], result: str = 
     """Rewrite the config atomically (a new inode, as a ConfigMap swap gives) with ``change``
     merged into its sections and ``remove`` sections dropped, then wait until the gateway has
     counted one more config reload with ``result``."""
-    before = _metric(metrics_url, "gateway_config_reloads_total", file="config", result=result)
+    before = metric(metrics_url, "gateway_config_reloads_total", file="config", result=result)
     config = yaml.safe_load(path.read_text())
     for section, value in change.items():
         if isinstance(value, dict) and isinstance(config.get(section), dict):
@@ -55,7 +49,7 @@ def _reload(metrics_url: str, path: Path, change: dict[str, Any], result: str = 
     os.replace(tmp, path)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if _metric(metrics_url, "gateway_config_reloads_total", file="config",
+        if metric(metrics_url, "gateway_config_reloads_total", file="config",
                    result=result) >= before + 1:
             return
         time.sleep(0.05)
@@ -190,11 +184,11 @@ def test_losing_the_keys_file_keeps_the_keys(fake: FakeOCI, oci_key: TestKey,
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401
         assert any("new keys file refused" in w and "cannot read" in w for w in _warnings(gw))
         # the keys file in use disappears
-        before = _metric(gw.metrics_url, "gateway_config_reloads_total", file="keys",
+        before = metric(gw.metrics_url, "gateway_config_reloads_total", file="keys",
                          result="error")
         keys.unlink()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _metric(
+        while time.monotonic() < deadline and metric(
                 gw.url, "gateway_config_reloads_total", file="keys", result="error") <= before:
             time.sleep(0.05)
         assert httpx.post(gw.url + "/v1/messages", json=BODY).status_code == 401

@@ -20,23 +20,17 @@ import yaml
 from devtools.procs import GatewayProcess
 from devtools.sse_check import check_stream
 from emulator import FakeOCI, Scenario, TestKey
-from tests.harness import ALICE, GatewayServer, write_config, write_keys
+from tests.harness import ALICE, GatewayServer, metric, write_config, write_keys
 
 BODY = {"model": "grok", "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]}
 
 
-def _metric(metrics_url: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in httpx.get(metrics_url).text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_client_disconnect_cancels_upstream_and_releases(gateway: GatewayServer,
                                                          fake: FakeOCI) -> None:
     fake.push(Scenario(text=" ".join(["word"] * 60), chunks=60, delay_between=0.2))
-    before = _metric(gateway.metrics_url, "gateway_active_streams", model="grok")
+    before = metric(gateway.metrics_url, "gateway_active_streams", model="grok")
     with httpx.Client(timeout=10) as client, client.stream(
         "POST", gateway.url + "/v1/messages", headers={"x-api-key": ALICE},
         json={**BODY, "stream": True}) as r:
@@ -44,7 +38,7 @@ def test_client_disconnect_cancels_upstream_and_releases(gateway: GatewayServer,
         for line in lines:
             if "text_delta" in line:
                 break
-        assert _metric(gateway.metrics_url, "gateway_active_streams", model="grok") == before + 1
+        assert metric(gateway.metrics_url, "gateway_active_streams", model="grok") == before + 1
         t_close = time.monotonic()
     # the client went away: the emulator sees its connection closed within a second
     assert fake.wait_until(lambda: fake.requests[-1].client_disconnected_at is not None, 3.0)
@@ -52,10 +46,10 @@ def test_client_disconnect_cancels_upstream_and_releases(gateway: GatewayServer,
     assert rec.client_disconnected_at is not None
     assert rec.events_sent < 60
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and _metric(gateway.metrics_url, "gateway_active_streams",
+    while time.monotonic() < deadline and metric(gateway.metrics_url, "gateway_active_streams",
                                                    model="grok") != before:
         time.sleep(0.05)
-    assert _metric(gateway.metrics_url, "gateway_active_streams", model="grok") == before
+    assert metric(gateway.metrics_url, "gateway_active_streams", model="grok") == before
     assert time.monotonic() - t_close < 3
 
 
@@ -63,7 +57,7 @@ def _wait_for_metric(metrics_url: str, name: str, at_least: float, **labels: str
     """Poll /metrics (bounded) until the metric reaches a value: the observable readiness."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if _metric(metrics_url, name, **labels) >= at_least:
+        if metric(metrics_url, name, **labels) >= at_least:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name}{labels} never reached {at_least}")
@@ -184,7 +178,7 @@ def test_config_and_keys_reload_like_a_configmap(fake: FakeOCI, oci_key: TestKey
         t.join(timeout=10)
         assert check_stream(inflight["text"])["text"] == " ".join(["old"] * 10)
         # an invalid config is refused; the running one keeps serving
-        refused = _metric(gw.metrics_url, "gateway_config_reloads_total", file="config",
+        refused = metric(gw.metrics_url, "gateway_config_reloads_total", file="config",
                           result="error")
         _swap(mount, "gateway.yaml", "models: {}\noci: 5\n")
         _wait_for_metric(gw.metrics_url, "gateway_config_reloads_total", refused + 1, file="config",
@@ -202,7 +196,7 @@ def test_config_and_keys_reload_like_a_configmap(fake: FakeOCI, oci_key: TestKey
                                                       key=carol).status_code != 200:
             time.sleep(0.1)
         assert gw.post("/v1/messages", BODY, key=carol).status_code == 200
-        refused = _metric(gw.metrics_url, "gateway_config_reloads_total", file="keys",
+        refused = metric(gw.metrics_url, "gateway_config_reloads_total", file="keys",
                           result="error")
         _swap(keys_mount, "keys.yaml", "keys: [{id: broken}]\n")
         _wait_for_metric(gw.metrics_url, "gateway_config_reloads_total", refused + 1, file="keys",
@@ -231,7 +225,7 @@ def test_per_key_models_and_request_limit(fake: FakeOCI, oci_key: TestKey,
         r = gw.post("/v1/messages", BODY, key="limited-key-123456")
         assert r.json()["error"]["type"] == "rate_limit_error"
         assert 1 <= int(r.headers["retry-after"]) <= 60
-        assert _metric(gw.metrics_url, "gateway_rate_limited_total", key_id="lim",
+        assert metric(gw.metrics_url, "gateway_rate_limited_total", key_id="lim",
                        limit="requests") >= 1
 
 
@@ -276,7 +270,7 @@ def test_failover_to_a_second_region(fake: FakeOCI, oci_key: TestKey, tmp_path: 
             assert r.status_code == 200
             assert r.json()["content"][0]["text"] == "served by the second region"
             assert len(fake.requests) == 1 and len(second.requests) == 1
-            assert _metric(gw.metrics_url, "gateway_upstream_failovers_total", model="grok") == 1
+            assert metric(gw.metrics_url, "gateway_upstream_failovers_total", model="grok") == 1
 
 
 def test_connect_and_first_byte_timeouts(fake: FakeOCI, oci_key: TestKey,
@@ -337,4 +331,4 @@ def test_client_gone_before_the_stream_started_frees_everything(
         fake.push(Scenario(text="next"))
         r = gw.post("/v1/messages", {**BODY, "stream": True}, key="limited-key-123456")
         assert r.status_code == 200 and check_stream(r.text)["text"] == "next"
-        assert _metric(gw.metrics_url, "gateway_active_streams", model="grok") == 0
+        assert metric(gw.metrics_url, "gateway_active_streams", model="grok") == 0

@@ -24,7 +24,7 @@ from app.observability import metrics as m
 from app.service.accounting import Accounting, Call
 from devtools.sse_check import check_stream
 from emulator import FakeOCI, Scenario, tool_call
-from tests.harness import GatewayServer
+from tests.harness import GatewayServer, metric
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"model": "grok", "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]}
@@ -38,12 +38,6 @@ def deep(levels: int = 300) -> dict[str, Any]:
     return value
 
 
-def _metric(metrics_url: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in httpx.get(metrics_url).text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def _call() -> Call:
@@ -174,14 +168,14 @@ def _assert_clean_500(r: httpx.Response) -> None:
 def test_an_answer_that_breaks_the_gateway_is_a_counted_500(gateway: GatewayServer,
                                                             fake: FakeOCI) -> None:
     labels = {"route": "/v1/messages", "model": "grok"}
-    errors = _metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx", **labels)
-    failed = _metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
+    errors = metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx", **labels)
+    failed = metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
                      error_type="other")
     fake.push(Scenario(tool_calls=[tool_call("nest", deep())]))
     _assert_clean_500(gateway.post("/v1/messages", BODY))
-    assert _metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx",
+    assert metric(gateway.metrics_url, "gateway_requests_total", status_class="5xx",
                    **labels) == errors + 1
-    assert _metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
+    assert metric(gateway.metrics_url, "gen_ai_client_operation_duration_seconds_count",
                    error_type="other") == failed + 1
     # the gateway goes on serving
     assert gateway.post("/v1/messages", BODY).status_code == 200
@@ -193,7 +187,7 @@ def test_mistyped_answers_are_either_served_or_a_counted_500(
         gateway: GatewayServer, fake: FakeOCI, usage: Any) -> None:
     """Whichever layer copes with a mistyped OCI usage, the client gets a well-formed message
     or the Anthropic envelope with its own request id, and the request is counted."""
-    before = {c: _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
+    before = {c: metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
                          model="grok", status_class=c) for c in ("2xx", "5xx")}
     fake.push(Scenario(text="a mistyped answer", usage=usage))
     r = gateway.post("/v1/messages", BODY)
@@ -203,32 +197,32 @@ def test_mistyped_answers_are_either_served_or_a_counted_500(
     else:
         _assert_clean_500(r)
         counted = "5xx"
-    assert _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
+    assert metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
                    model="grok", status_class=counted) == before[counted] + 1
 
 
 def test_count_tokens_and_models_are_accounted(gateway: GatewayServer, fake: FakeOCI) -> None:
     url, murl = gateway.url, gateway.metrics_url
     route = "/v1/messages/count_tokens"
-    counted = _metric(murl, "gateway_requests_total", route=route, model="grok",
+    counted = metric(murl, "gateway_requests_total", route=route, model="grok",
                       status_class="2xx")
-    durations = _metric(murl, "gateway_request_duration_seconds_count", route=route,
+    durations = metric(murl, "gateway_request_duration_seconds_count", route=route,
                         model="grok")
     assert gateway.post(route, BODY).status_code == 200
-    assert _metric(murl, "gateway_requests_total", route=route, model="grok",
+    assert metric(murl, "gateway_requests_total", route=route, model="grok",
                    status_class="2xx") == counted + 1
-    assert _metric(murl, "gateway_request_duration_seconds_count", route=route,
+    assert metric(murl, "gateway_request_duration_seconds_count", route=route,
                    model="grok") == durations + 1
-    listed = _metric(murl, "gateway_requests_total", route="/v1/models", status_class="2xx")
-    missing = _metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
+    listed = metric(murl, "gateway_requests_total", route="/v1/models", status_class="2xx")
+    missing = metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
                       error_type="not_found_error")
     headers = {"x-api-key": "alice-key-0123456789"}
     r = httpx.get(url + "/v1/models", headers=headers)
     assert r.status_code == 200 and r.headers["request-id"].startswith("req_")
     assert httpx.get(url + "/v1/models/nope", headers=headers).status_code == 404
-    assert _metric(murl, "gateway_requests_total", route="/v1/models",
+    assert metric(murl, "gateway_requests_total", route="/v1/models",
                    status_class="2xx") == listed + 1
-    assert _metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
+    assert metric(murl, "gateway_client_errors_total", route="/v1/models/{id}",
                    error_type="not_found_error") == missing + 1
 
 
@@ -238,9 +232,9 @@ def test_overhead_is_the_gateways_own_time_not_the_streams(gateway: GatewayServe
     route = {"route": "/v1/messages"}
 
     def observed() -> tuple[float, float, float]:
-        return (_metric(murl, "gateway_overhead_seconds_count", **route),
-                _metric(murl, "gateway_overhead_seconds_sum", **route),
-                _metric(murl, "gateway_request_duration_seconds_sum", **route))
+        return (metric(murl, "gateway_overhead_seconds_count", **route),
+                metric(murl, "gateway_overhead_seconds_sum", **route),
+                metric(murl, "gateway_request_duration_seconds_sum", **route))
 
     count0, sum0, duration0 = observed()
     # OCI takes 0.3 s to start and then 0.25 s between each of 6 chunks: ~1.8 s of waiting

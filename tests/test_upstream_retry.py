@@ -8,7 +8,6 @@ import json
 import socket
 import time
 
-import httpx
 import pytest
 
 from app.config import Retries
@@ -16,7 +15,7 @@ from app.errors import UpstreamKind
 from app.oci.errors import UpstreamError, classify, context_error, context_overflow_numbers
 from app.oci.retry import FAILOVER_KINDS, RetryPolicy, Step
 from emulator import FakeOCI, Scenario
-from tests.harness import ALICE, GatewayServer
+from tests.harness import ALICE, GatewayServer, metric
 
 BODY = {"model": "grok", "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]}
 
@@ -103,25 +102,19 @@ def test_classify_throttling_hint_and_context_numbers() -> None:
 
 # --------------------------------------------------------------------------- over HTTP
 
-def _metric(metrics_url: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in httpx.get(metrics_url).text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def _wait_for_metric(metrics_url: str, name: str, at_least: float, **labels: str) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if _metric(metrics_url, name, **labels) >= at_least:
+        if metric(metrics_url, name, **labels) >= at_least:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name}{labels} never reached {at_least}")
 
 
 def test_json_answer_cut_off_mid_body_is_retried(gateway: GatewayServer, fake: FakeOCI) -> None:
-    retries = _metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
+    retries = metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
                       error_type="stream_broken")
     fake.push(Scenario(text="the first answer, cut in half", drop_after=1),
               Scenario(text="the second answer"))
@@ -129,7 +122,7 @@ def test_json_answer_cut_off_mid_body_is_retried(gateway: GatewayServer, fake: F
     assert r.status_code == 200, r.text
     assert r.json()["content"][0]["text"] == "the second answer"
     assert len(fake.requests) == 2 and fake.requests[0].dropped_by_server
-    assert _metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
+    assert metric(gateway.metrics_url, "gateway_upstream_retries_total", model="grok",
                    error_type="stream_broken") == retries + 1
 
 
@@ -144,7 +137,7 @@ def test_json_answer_cut_off_every_time_fails_after_all_attempts(
 
 def test_client_leaving_cancels_a_json_request_upstream(gateway: GatewayServer,
                                                         fake: FakeOCI) -> None:
-    gone = _metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
+    gone = metric(gateway.metrics_url, "gateway_requests_total", route="/v1/messages",
                    model="grok", status_class="4xx")
     fake.push(Scenario(text="nobody will read this", delay_before=3.0))
     body = json.dumps(BODY).encode()

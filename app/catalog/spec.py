@@ -71,6 +71,8 @@ class Upstream(_Spec):
     #: the model there, when it differs (default: the spec's own ``model_id``)
     model_id: str | None = None
     endpoint_id: str | None = None
+    #: share of the requests that start here, with the model's ``spread: weighted``
+    weight: float | None = Field(None, ge=0)
 
 
 class ModelSpec(_Spec):
@@ -93,6 +95,10 @@ class ModelSpec(_Spec):
     display_name: str | None = None
     #: extra OCI regions/endpoints tried in order on 429/5xx/connection failure
     failover: tuple[Upstream, ...] = ()
+    #: ``weighted``: each request starts at a target drawn by ``weight`` (default 1), then fails
+    #: over through the others in order; unset: the primary first (app/oci/breaker.py)
+    spread: Literal["weighted"] | None = None
+    weight: float | None = Field(None, ge=0)
 
     _profile: ModelProfile = PrivateAttr()
     _output_limit: int = PrivateAttr()
@@ -143,6 +149,22 @@ class ModelSpec(_Spec):
     def profile(self) -> ModelProfile:
         """The effective profile (table, then this entry's keys; see the module docstring)."""
         return self._profile
+
+    @model_validator(mode="after")
+    def _weights(self) -> ModelSpec:
+        given = self.weight is not None or any(up.weight is not None for up in self.failover)
+        if given and self.spread is None:
+            raise ValueError("weight: only used with spread: weighted")
+        if self.spread and not any(w > 0 for w in self.weights() or ()):
+            raise ValueError("spread: weighted needs a target with a weight above 0")
+        return self
+
+    def weights(self) -> tuple[float, ...] | None:
+        """Per target (:meth:`targets` order) with ``spread: weighted``; else None."""
+        if self.spread is None:
+            return None
+        ups = (self.weight, *(up.weight for up in self.failover))
+        return tuple(1.0 if w is None else w for w in ups)
 
     @property
     def oci_model(self) -> str:

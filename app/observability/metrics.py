@@ -211,6 +211,19 @@ MEDIA_FETCHES = Counter(
     "ok|refused|too_large|bad_type|timeout|error|disabled.",
     ["kind", "result"],
 )
+CIRCUIT_STATE = Gauge(
+    "gateway_upstream_circuit_state",
+    "Circuit breaker of each upstream target of a model, as requests last saw it: 0 closed, "
+    "1 half-open (one probe let through), 2 open (skipped until the cooldown ends). target: "
+    "the region or endpoint; the highest value over the workers.",
+    ["model", "oci_model", "target"],
+    multiprocess_mode="livemax",
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "gateway_upstream_circuit_transitions",
+    "Circuit breaker state changes of upstream targets. to: open|half_open|closed.",
+    ["oci_model", "target", "to"],
+)
 
 
 class _Noop:
@@ -240,6 +253,7 @@ if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no")
     TIME_TO_FIRST_TOKEN = OVERHEAD = RATE_LIMITED = CLIENT_ERRORS = _NOOP  # type: ignore[assignment]
     RATELIMIT_BACKEND_ERRORS = CONFIG_RELOADS = _NOOP  # type: ignore[assignment]
     PARAM_DROPPED = MODEL_RETIREMENT_NOTICE = MEDIA_FETCHES = _NOOP  # type: ignore[assignment]
+    CIRCUIT_STATE = CIRCUIT_TRANSITIONS = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:

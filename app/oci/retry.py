@@ -2,8 +2,9 @@
 
 Contract: after a failed attempt, :meth:`RetryPolicy.after` answers either ``None`` (give up:
 the failure is final, or the attempts are spent) or a :class:`Step` naming the target to try
-next (an index into the model's targets: primary first, then its failovers) and the seconds to
-wait first. The caller guarantees that nothing has reached the client yet.
+next (an index into the request's targets: the model's primary and failovers in the order
+:meth:`app.oci.breaker.Breakers.plan` gave, open circuits left out) and the seconds to wait
+first. The caller guarantees that nothing has reached the client yet.
 
 - Only retryable failures are retried (429, 5xx but 501, timeouts, connection failures, an answer
   cut off before its end), at most ``max_attempts`` attempts in all.

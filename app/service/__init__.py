@@ -40,7 +40,7 @@ from app.service.lifecycle import RetirementNotices
 from app.service.media import has_url_sources, inline_media
 from app.service.param_memory import ParamMemory
 from app.service.parse import parse
-from app.service.upstream import attempt_upstream
+from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
 from app.translate.to_oci import to_oci
 from app.translate.tokens import Calibrator, raw_estimate
@@ -65,6 +65,8 @@ class MessagesService:
         #: what OCI taught this process: refused parameters, retirement notices
         self.params = ParamMemory()
         self.notices = RetirementNotices()
+        #: this worker's circuit breakers over the upstream targets (and the spreading draw)
+        self.circuits = Circuits()
 
     @property
     def stream_tasks(self) -> set[asyncio.Task[Any]]:
@@ -125,6 +127,7 @@ class MessagesService:
                 estimate=estimate,
                 params=self.params,
                 notices=self.notices,
+                circuits=self.circuits,
             )
         except BaseException:
             permit.release()

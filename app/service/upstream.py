@@ -1,12 +1,15 @@
 """Upstream attempts: where a model is served, and the loop of attempts until one answers.
 
 Contract: :func:`attempt_upstream` sends one translated request to the model's targets
-(:func:`targets`: the primary endpoint, then its failovers) following
-:class:`~app.oci.retry.RetryPolicy`, and returns the :class:`Attempt` that OCI answered. A
-non-streaming answer is read to its end *inside* the attempt, so a body cut off mid-way is
-retried like any other failure; nothing has reached the client before this returns. It raises
-the last :class:`~app.oci.errors.UpstreamError` when the attempts are spent, or at once for a
-failure no retry can fix (OCI's context overflow comes back as the ``prompt is too long`` 400).
+(:func:`targets`: the primary endpoint, then its failovers) in the order the worker's
+:class:`Circuits` give (:mod:`app.oci.breaker`: targets whose circuit is open are skipped, a
+half-open one gets one probe, ``spread: weighted`` draws the first target), following
+:class:`~app.oci.retry.RetryPolicy` over that order, and returns the :class:`Attempt` that OCI
+answered. A non-streaming answer is read to its end *inside* the attempt, so a body cut off
+mid-way is retried like any other failure; nothing has reached the client before this returns.
+It raises the last :class:`~app.oci.errors.UpstreamError` when the attempts are spent, or at
+once for a failure no retry can fix (OCI's context overflow comes back as the ``prompt is too
+long`` 400).
 
 Parameters (:mod:`.param_memory`): the request goes out without the parameters OCI already
 refused for the model; a 400 naming another one (``reasoningEffort``, ``temperature``, …;
@@ -15,9 +18,11 @@ without it, once per request and outside the retry budget (the model would never
 first form). OCI's ``model-retirement-info`` header is noted (:mod:`.lifecycle`).
 
 Each attempt is a ``chat {model}`` span with an ``opc-request-id`` of its own, ended exactly once
-by :meth:`Attempt.end` (with the attempt's ``gen_ai.client.operation.duration``); failed
-attempts also count in ``gateway_upstream_errors_total``, retries and failovers in theirs. The
-call records the attempts, the last OCI request id, and the time spent waiting for OCI.
+by :meth:`Attempt.end` (with the attempt's ``gen_ai.client.operation.duration``) and carrying
+the circuit state the attempt saw (``oci.circuit_state``); failed attempts also count in
+``gateway_upstream_errors_total``, retries and failovers in theirs, circuit transitions in
+``gateway_upstream_circuit_*``. The call records the attempts, the last OCI request id, and
+the time spent waiting for OCI.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +39,11 @@ import orjson
 from opentelemetry.trace import Span
 
 from app.catalog import Resolved
-from app.config import GatewayConfig
+from app.config import CircuitBreaker, GatewayConfig
 from app.errors import UpstreamKind
 from app.observability import metrics as m
 from app.observability import tracing
+from app.oci.breaker import Breaker, Breakers, Outcome, State, outcome
 from app.oci.client import OciClient, UpstreamAnswer
 from app.oci.errors import UpstreamError, context_error
 from app.oci.param_compat import heal
@@ -56,15 +63,76 @@ class Target:
     base_url: str
     serving: dict[str, str]
     region: str
+    #: the OCI model id or endpoint OCID served there
+    oci_model: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Its circuit breaker: one per base URL and OCI model, whichever gateway model uses it."""
+        return (self.base_url, self.oci_model)
 
 
 def targets(config: GatewayConfig, resolved: Resolved, region: str) -> list[Target]:
     """The model's places in failover order (:meth:`ModelSpec.targets`), with their URLs."""
     default = region or "custom-endpoint"
-    return [
-        Target(config.base_url(t.region, t.endpoint), t.serving_mode, t.label(default))
-        for t in resolved.spec.targets()
-    ]
+    out = []
+    for t in resolved.spec.targets():
+        serving = t.serving_mode
+        oci_model = serving.get("modelId") or serving.get("endpointId") or ""
+        out.append(
+            Target(config.base_url(t.region, t.endpoint), serving, t.label(default), oci_model)
+        )
+    return out
+
+
+class Circuits:
+    """The worker's circuit breakers (:class:`~app.oci.breaker.Breakers`) with their metrics:
+    ``gateway_upstream_circuit_state`` for every model that uses a target, and the transitions
+    counted and logged once per target."""
+
+    def __init__(self, breakers: Breakers | None = None) -> None:
+        self.breakers = breakers or Breakers()
+        self.breakers.on_transition = self._moved
+        #: target key -> gateway models using it; the labels of its metrics
+        self._models: dict[Hashable, set[str]] = {}
+        self._labels: dict[Hashable, tuple[str, str]] = {}
+
+    def plan(
+        self,
+        model: str,
+        places: Sequence[Target],
+        weights: Sequence[float] | None,
+        settings: CircuitBreaker,
+    ) -> list[Target]:
+        """The targets one request of ``model`` tries, in order (settings follow reloads)."""
+        self.breakers.settings = settings
+        for t in places:
+            users = self._models.setdefault(t.key, set())
+            if model not in users:  # once per model and target: its gauge series starts here
+                users.add(model)
+                self._labels[t.key] = (t.oci_model, t.region)
+                state = self.breakers.get(t.key).state
+                m.CIRCUIT_STATE.labels(model, t.oci_model, t.region).set(state)
+        return [places[i] for i in self.breakers.plan([t.key for t in places], weights)]
+
+    def _moved(self, breaker: Breaker, old: State, new: State) -> None:
+        oci_model, target = self._labels.get(breaker.key, ("", ""))
+        m.CIRCUIT_TRANSITIONS.labels(oci_model, target, new.label).inc()
+        for model in self._models.get(breaker.key, ()):
+            m.CIRCUIT_STATE.labels(model, oci_model, target).set(new)
+        log.log(
+            logging.WARNING if new == State.OPEN else logging.INFO,
+            "upstream circuit %s",
+            new.label,
+            extra={
+                "region": target,
+                "oci_model": oci_model,
+                "circuit_state": new.label,
+                "previous_state": old.label,
+                "failures": breaker.failures,
+                "cooldown_s": self.breakers.settings.cooldown if new == State.OPEN else None,
+            },
+        )
 
 
 class Attempt:
@@ -121,11 +189,15 @@ async def attempt_upstream(
     estimate: int,
     params: ParamMemory,
     notices: RetirementNotices,
+    circuits: Circuits,
 ) -> Attempt:
     """Attempts over the targets until one answers; see the module docstring."""
     policy = RetryPolicy.from_config(config.oci.retries)
-    places = targets(config, resolved, region)
     spec = resolved.spec
+    places = circuits.plan(
+        resolved.name, targets(config, resolved, region), spec.weights(), config.oci.circuit_breaker
+    )
+    breakers = circuits.breakers
     labels = gen_ai_labels(resolved)
     idle = config.oci.timeouts.idle
     bodies: dict[int, bytes] = {}
@@ -163,6 +235,8 @@ async def attempt_upstream(
         if config.observability.record_content:
             tracing.record_content(span, "gen_ai.input.messages", _prompt_json(oci.body))
         now = Attempt(span, labels, opc_id)
+        ticket = breakers.begin(target.key)
+        span.set_attribute("oci.circuit_state", ticket.seen.label)
         try:
             now.answer = answer = await client.open(
                 target.base_url, body, opc_id, stream=oci.stream
@@ -177,6 +251,7 @@ async def attempt_upstream(
                     answer.close()  # a no-op once the body was read to its end
         except UpstreamError as err:
             call.upstream_wait += time.perf_counter() - now.t_sent
+            breakers.end(ticket, outcome(err))
             kind = m.error_label(err.upstream_kind)
             opc = err.opc_request_id or now.opc_request_id
             now.end(kind, opc_request_id=opc)
@@ -190,6 +265,7 @@ async def attempt_upstream(
                     "upstream_status": err.upstream_status,
                     "opc_request_id": opc,
                     "region": target.region,
+                    "circuit_state": ticket.seen.label,
                 },
             )
             if err.upstream_kind == UpstreamKind.CONTEXT_OVERFLOW:
@@ -217,12 +293,14 @@ async def attempt_upstream(
             continue
         except BaseException as exc:  # client gone, shutdown, or a bug: the span ends here too
             call.upstream_wait += time.perf_counter() - now.t_sent
+            breakers.end(ticket, Outcome.NEUTRAL)  # says nothing about OCI; frees a probe slot
             if now.answer is not None:
                 now.answer.close()
             cancelled = isinstance(exc, asyncio.CancelledError)
             now.end(UpstreamKind.CANCELLED if cancelled else UpstreamKind.OTHER)
             raise
         call.upstream_wait += time.perf_counter() - now.t_sent
+        breakers.end(ticket, Outcome.SUCCESS)
         return now
 
 
