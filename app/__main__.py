@@ -6,7 +6,8 @@ Contract:
   the same keep-alive and graceful timeout as under gunicorn (all from
   :class:`app.settings.Settings`). For several workers use gunicorn:
   ``gunicorn -c python:app.gunicorn_conf``.
-- ``python -m app check`` prints the resolved models, aliases and OCI auth mode and exits 0 only
+- ``python -m app check`` prints the resolved models, their effective behaviour profiles
+  (:mod:`app.catalog.profiles`), aliases and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
   ``--models`` (and ``--probe``) asks OCI's ListModels what the region offers and warns for a
@@ -36,6 +37,8 @@ from typing import Any
 from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.settings import Settings, whole_seconds
 
+_CAPS = ("tools", "vision", "reasoning", "documents", "structured_output")
+
 
 def _print_config(config: GatewayConfig, path: str) -> None:
     print(f"config: {path}")
@@ -49,8 +52,8 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         mode = "dedicated" if spec.endpoint_id else "on-demand"
         print(
             f"  {name}: {target} ({mode}, {spec.format}, context {spec.context_window}, "
-            f"max output {spec.max_output_tokens}, {spec.tokens_param}, "
-            f"capabilities: {', '.join(spec.capabilities) or '-'})"
+            f"max output {spec.output_limit}, {spec.tokens_param}, "
+            f"capabilities: {', '.join(c for c in _CAPS if spec.has(c)) or '-'})"
         )
     if config.aliases:
         print("aliases (first match wins):")
@@ -193,6 +196,13 @@ def check(argv: list[str]) -> int:
     try:
         config = load_config(path, settings.oci_endpoint)
         _print_config(config, path)
+        from app.catalog.profiles import table_rule
+
+        # the effective per-model profile: the table's rule, then the entry's own keys
+        print("profiles (table rule -> effective profile):")
+        for name, spec in config.models.items():
+            rule = table_rule(spec.base_model or spec.model_id) or "no rule: defaults"
+            print(f"  {name} (rule {rule}):\n    {spec.profile.describe()}")
         check_client_auth(config)
         if args.model and args.model not in config.models:
             raise ConfigError(f"--model: {args.model!r} is not a model of the config")

@@ -27,6 +27,7 @@ TEST_MODELS: dict[str, dict[str, Any]] = {
     },
     "grok-fast": {
         "model_id": "xai.grok-4-fast-non-reasoning",
+        "context_window": 2000000,  # the profile table's (oci-real-world.md §5)
         "max_output_tokens": 8000,
         "capabilities": ["tools"],
     },
@@ -42,6 +43,7 @@ TEST_MODELS: dict[str, dict[str, Any]] = {
     },
     "gpt5": {
         "model_id": "openai.gpt-5",
+        "context_window": 272000,  # the profile table's (oci-real-world.md §5)
         "max_output_tokens": 32000,
         "capabilities": ["tools", "reasoning", "vision"],
     },
@@ -53,6 +55,7 @@ TEST_MODELS: dict[str, dict[str, Any]] = {
     },
     "cohere": {
         "model_id": "cohere.command-a-03-2025",
+        "context_window": 256000,  # the profile table's (oci-real-world.md §5)
         "max_output_tokens": 8000,
         "capabilities": ["tools"],
     },

@@ -329,11 +329,14 @@ def test_json_finish_reasons(finish: str, stop_reason: str) -> None:
 
 
 def test_json_error_finish_is_not_silently_a_tool_use() -> None:
-    """ERROR's mapping is the shared COHERE table's (common.stop_reason): whatever it is for
-    COHERE v1 it is for COHEREV2, and it never becomes tool_use without tool calls."""
-    from app.translate.common import stop_reason
-    msg = answer(v2_result([M.CohereTextContentV2(type="TEXT", text="x")], "ERROR"))
-    assert msg["stop_reason"] == stop_reason("ERROR", had_tool_calls=False, cohere=True)
+    """ERROR's mapping is the shared COHERE table's (common.finish_error): as for COHERE v1, the
+    answer is an upstream failure (a 500 api_error), never a silent end_turn or tool_use."""
+    from app.errors import GatewayError
+    from app.translate.common import finish_error
+    with pytest.raises(GatewayError) as err:
+        answer(v2_result([M.CohereTextContentV2(type="TEXT", text="x")], "ERROR"))
+    expected = finish_error("ERROR", cohere=True)
+    assert expected is not None and err.value.error_type == expected.error_type == "api_error"
 
 
 def test_json_stop_sequence_cut_by_the_gateway() -> None:

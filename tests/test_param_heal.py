@@ -20,7 +20,7 @@ from app.oci.errors import classify
 from app.oci.param_compat import heal, rejected_param, unwrap_message
 from app.service.param_memory import ParamMemory
 from emulator import FakeOCI, Scenario, TestKey
-from tests.harness import GatewayServer, chat, metric, write_config
+from tests.harness import TEST_MODELS, GatewayServer, chat, metric, write_config
 
 GPT5_TEMPERATURE = json.dumps({"error": {
     "message": "Unsupported value: 'temperature' does not support 0.5 with this model. Only the "
@@ -122,7 +122,12 @@ def test_memory_applies_expires_and_logs_once(caplog: pytest.LogCaptureFixture) 
 def healer(fake_session: FakeOCI, oci_key: TestKey,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
     directory: Path = tmp_path_factory.mktemp("heal")
-    with GatewayServer(write_config(directory, fake_session.url, oci_key.config_path)) as gw:
+    # profiles that are wrong about the model (as the catalog once was): the heal recovers
+    wrong = {**TEST_MODELS,
+             "grok": {**TEST_MODELS["grok"], "profile": {"reasoning_effort": True}},
+             "gpt5": {**TEST_MODELS["gpt5"], "profile": {"fixed_sampling": False}}}
+    with GatewayServer(write_config(directory, fake_session.url, oci_key.config_path,
+                                    models=wrong)) as gw:
         yield gw
 
 

@@ -57,26 +57,26 @@ def test_thinking_and_effort_become_reasoning_effort(gateway: GatewayServer, fak
     if effort is not None:
         extra["output_config"] = {"effort": effort}
     r = gateway.post("/v1/messages", ask(model, max_tokens=40000, **extra))
-    assert r.status_code == 200, r.text  # the emulator 400s reasoningEffort on grok-fast/llama
+    assert r.status_code == 200, r.text  # the emulator 400s reasoningEffort on grok/llama
     req = chat(fake)
-    if model in ("grok-fast", "llama"):  # no `reasoning` capability: never receives it
+    if model in ("grok", "grok-fast", "llama"):  # profile without reasoning_effort (RW §1)
         expected = None
     assert req.get("reasoningEffort") == expected
 
 
-@pytest.mark.parametrize(("fixture", "grok_effort"), [
+@pytest.mark.parametrize(("fixture", "effort"), [
     ("cc-01-main-turn-default-model.json", "HIGH"),  # adaptive + effort high
     ("cc-04-main-turn-legacy-model-enabled-thinking.json", "HIGH"),  # enabled, 31999
     ("cc-05-main-turn-claude-3-5-haiku-no-thinking.json", None),
     ("cc-16-interactive-title-structured-output.json", None),  # disabled (+ effort high)
     ("py-sdk-2.12-create-all-params.json", "LOW"),  # enabled, 1024
 ])
-@pytest.mark.parametrize("model", ["grok", "grok-fast", "llama"])
+@pytest.mark.parametrize("model", ["gpt-oss", "grok", "grok-fast", "llama"])
 def test_claude_code_thinking_shapes(gateway: GatewayServer, fake: FakeOCI, fixture: str,
-                                     grok_effort: str | None, model: str) -> None:
+                                     effort: str | None, model: str) -> None:
     r = gateway.post("/v1/messages?beta=true", fixture_body(fixture, model))
     assert r.status_code == 200, r.text
-    assert chat(fake).get("reasoningEffort") == (grok_effort if model == "grok" else None)
+    assert chat(fake).get("reasoningEffort") == (effort if model == "gpt-oss" else None)
 
 
 # --- reasoningContent -> thinking block ---------------------------------------------------------

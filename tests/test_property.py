@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from app.anthropic.models import CountTokensRequest, MessagesRequest
 from app.catalog import ModelSpec, Resolved
-from app.errors import InvalidRequest
+from app.errors import GatewayError, InvalidRequest, error_event
 from app.translate.fold import fold_message
 from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator
@@ -678,8 +678,12 @@ def test_any_oci_chunk_sequence_gives_a_well_formed_stream(stream: dict[str, Any
         body += tr.feed(chunk)
         if tr.matched_stop is not None:
             break  # the service stops reading upstream here
-    body += tr.finish()
-    result = check_stream(body.decode())  # block lifecycle, one message_stop, valid tool JSON
+    body += _finish(tr)
+    # block lifecycle, one message_stop (or the error of a failed finish), valid tool JSON
+    result = check_stream(body.decode(), allow_error=True)
+    if result["error"] is not None:
+        assert result["error"]["type"] == "api_error"
+        return
     assert result["stop_reason"] in STOP_REASONS
     # the JSON-answer path folds these same bytes: it must read them as the checker does
     folded = fold_message(body)
@@ -719,9 +723,13 @@ def test_any_oci_chunk_sequence_gives_a_well_formed_stream(stream: dict[str, Any
         assert thinking == stream["reasoning"]
         assert len(tools) == len(want_calls)
         if tools:
-            # a call cut by the output limit is reported as max_tokens (from_oci.stop_reason)
-            truncated = str(stream["finish"]).lower() in ("length", "max_tokens")
-            assert result["stop_reason"] == ("max_tokens" if truncated else "tool_use")
+            # a call cut by the output limit is reported as max_tokens, a filtered one as a
+            # refusal (common.stop_reason)
+            finish = str(stream["finish"])
+            truncated = finish.lower() in ("length", "max_tokens")
+            refused = finish.lower() == "content_filter" or finish == "ERROR_TOXIC"
+            assert result["stop_reason"] == (
+                "max_tokens" if truncated else "refusal" if refused else "tool_use")
         else:
             # without a tool call between them, text runs are contiguous: no stop was missed
             for s in stops:
@@ -740,11 +748,20 @@ def _strings(node: Any) -> list[str]:
     return [text for value in values for text in _strings(value)]
 
 
+def _finish(tr: StreamTranslator) -> bytes:
+    """``finish()``, or for an answer OCI finished as a failure (ERROR, USER_CANCEL) the
+    ``event: error`` the service sends in its place."""
+    try:
+        return tr.finish()
+    except GatewayError as err:
+        return error_event(err)
+
+
 def _feed_all(stream: dict[str, Any], stops: tuple[str, ...]) -> dict[str, Any]:
     tr = StreamTranslator(message_id="msg_prop", model="m", estimated_input=7,
                           cohere=stream["cohere"], stop_sequences=stops)
-    body = tr.start() + b"".join(tr.feed(chunk) for chunk in stream["chunks"]) + tr.finish()
-    result = check_stream(body.decode())
+    body = tr.start() + b"".join(tr.feed(chunk) for chunk in stream["chunks"]) + _finish(tr)
+    result = check_stream(body.decode(), allow_error=True)
     for block in result["content"]:
         if block["type"] == "tool_use" and block["id"].startswith("toolu_"):
             block["id"] = "minted"  # random per run
@@ -763,7 +780,8 @@ def test_stop_sequences_that_never_match_change_nothing(stream: dict[str, Any],
     assume(stop not in "".join(_strings(stream["chunks"])))  # also across chunk boundaries
     plain, held = _feed_all(stream, ()), _feed_all(stream, (stop,))
     assert held["content"] == plain["content"]
-    assert (held["stop_reason"], held["usage"]) == (plain["stop_reason"], plain["usage"])
+    assert (held.get("stop_reason"), held.get("usage"), held["error"]) == (
+        plain.get("stop_reason"), plain.get("usage"), plain["error"])
 
 
 # Wrong types inside known fields (a proxy or a new model family mangling the wire): the
@@ -935,8 +953,12 @@ def test_mistyped_results_give_a_message(result: dict[str, Any]) -> None:
 @given(result=st.one_of(generic_result(), cohere_result(), mistyped_result()),
        stops=st.lists(st.text(alphabet="ab \n", min_size=1, max_size=2), max_size=2).map(tuple))
 def test_any_oci_result_gives_a_message(result: dict[str, Any], stops: tuple[str, ...]) -> None:
-    message = message_from_oci(result, model="m", message_id="msg_c", estimated_input=3,
-                               stop_sequences=stops)
+    try:
+        message = message_from_oci(result, model="m", message_id="msg_c", estimated_input=3,
+                                   stop_sequences=stops)
+    except GatewayError as err:  # OCI finished it as a failure (ERROR): the 500 of the answer
+        assert err.error_type == "api_error"
+        return
     assert message["stop_reason"] in STOP_REASONS
     assert message["type"] == "message" and message["role"] == "assistant"
     orjson.dumps(message)
@@ -948,8 +970,9 @@ def test_any_oci_result_gives_a_message(result: dict[str, Any], stops: tuple[str
         if block["type"] == "text":
             assert block["text"] and not any(s in block["text"] for s in stops)
     if any(k == "tool_use" for k in kinds):
-        # a call cut by the output limit is reported as max_tokens (from_oci.stop_reason)
-        assert message["stop_reason"] in ("tool_use", "max_tokens")
+        # a call cut by the output limit is reported as max_tokens (from_oci.stop_reason),
+        # a filtered one as a refusal
+        assert message["stop_reason"] in ("tool_use", "max_tokens", "refusal")
     usage = message["usage"]
     assert all(isinstance(usage[k], int) and usage[k] >= 0 for k in usage), usage
     if message["stop_reason"] == "stop_sequence":

@@ -1,11 +1,19 @@
 """Model specs: what one gateway model is on OCI, and where it can be served from. No I/O.
 
 Contract: :class:`ModelSpec` is the ``models.<name>`` entry of the config file (validated
-strictly: unknown keys and a spec with both or neither of ``model_id``/``endpoint_id`` are
-errors), and the single source of what the translators and the service need to know about a
-model: its OCI target (:meth:`ModelSpec.serving_mode`), its failover places in order
-(:meth:`ModelSpec.targets`), its wire format (:attr:`ModelSpec.format`), its output-token field
-(:attr:`ModelSpec.max_tokens_field`) and its capabilities (:meth:`ModelSpec.has`).
+strictly: unknown keys, unknown ``profile`` keys and a spec with both or neither of
+``model_id``/``endpoint_id`` are errors), and the single source of what the translators and the
+service need to know about a model: its OCI target (:meth:`ModelSpec.serving_mode`), its
+failover places in order (:meth:`ModelSpec.targets`), and its behaviour
+(:attr:`ModelSpec.profile`, from which :attr:`~ModelSpec.format`,
+:attr:`~ModelSpec.max_tokens_field`, :meth:`~ModelSpec.has` and
+:attr:`~ModelSpec.output_limit` derive).
+
+The profile is the table's (:mod:`app.catalog.profiles`, looked up by ``base_model`` or else
+``model_id``), then the legacy keys ``capabilities`` (exactly the listed ones),
+``api_format`` and ``max_tokens_param``, then the ``profile:`` overrides; ``context_window`` and
+``max_output_tokens`` default to the table's figures. It is computed once, when the config is
+loaded: translators read it per request, never per chunk.
 
 The spec knows no base URL: a :class:`Target` names a region or an endpoint (or neither: the
 gateway's own ``oci.region``/``oci.endpoint``), and the config (``GatewayConfig.base_url``)
@@ -15,23 +23,17 @@ turns that into a URL. That keeps this module free of the config file's other se
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from app.catalog.profiles import ApiFormat, ModelProfile, ProfileOverrides, table_profile
 
 from app.catalog.price import Price
 
 Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
-ApiFormat = Literal["GENERIC", "COHERE", "COHEREV2"]
-
-# openai gpt-5* and o-series reject maxTokens (oci-genai-wire §5)
-_MAX_COMPLETION_TOKENS = re.compile(r"^openai\.(gpt-5|o\d)")
-# Command A Vision takes only COHEREV2 (GENERIC: "Chat request type does not match serving
-# model", v1 drops images: litellm cohere_v2.py); Command A Reasoning needs it for `thinking`
-# (acedergren getApiFormat(); reference/oci-real-world.md #2)
-_COHEREV2 = re.compile(r"^cohere\.command-a-(vision|reasoning)")
+_CAPABILITIES: tuple[str, ...] = get_args(Capability)
 
 
 class _Spec(BaseModel):
@@ -76,14 +78,22 @@ class Upstream(_Spec):
 
 
 class ModelSpec(_Spec):
+    # populate_by_name: code may pass ``profile_overrides=``; the config file says ``profile:``
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     model_id: str | None = None
     endpoint_id: str | None = None
+    #: the OCI model a dedicated endpoint serves, for its profile (default: ``model_id``)
+    base_model: str | None = None
     api_format: ApiFormat | None = None
     context_window: int = Field(128000, ge=256)
     max_output_tokens: int = Field(4096, ge=1)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    capabilities: tuple[Capability, ...] = ("tools",)
+    #: legacy: exactly these capabilities (default: the profile table's)
+    capabilities: tuple[Capability, ...] | None = None
+    #: per-model changes to the table's profile (any behaviour field, see profiles.py)
+    profile_overrides: ProfileOverrides = Field(ProfileOverrides(), alias="profile")
     display_name: str | None = None
     #: extra OCI regions/endpoints tried in order on 429/5xx/connection failure
     failover: tuple[Upstream, ...] = ()
@@ -94,11 +104,55 @@ class ModelSpec(_Spec):
     #: USD per million tokens (app/catalog/price.py); None: requests cost 0 (no default prices)
     price: Price | None = None
 
+    _profile: ModelProfile = PrivateAttr()
+    _output_limit: int = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table_limits(cls, data: Any) -> Any:
+        # the table's figures are the defaults of the two limit keys
+        if isinstance(data, dict):
+            key = data.get("base_model") or data.get("model_id")
+            if isinstance(key, str):
+                table = table_profile(key)
+                data = {
+                    "context_window": table.context_window,
+                    "max_output_tokens": table.max_output_tokens,
+                    **data,
+                }
+        return data
+
     @model_validator(mode="after")
     def _one_target(self) -> ModelSpec:
         if bool(self.model_id) == bool(self.endpoint_id):
             raise ValueError("exactly one of model_id or endpoint_id is required")
         return self
+
+    def model_post_init(self, context: Any) -> None:
+        changes: dict[str, Any] = {
+            "context_window": self.context_window,
+            "max_output_tokens": self.max_output_tokens,
+        }
+        if self.capabilities is not None:
+            changes.update({c: c in self.capabilities for c in _CAPABILITIES})
+        if self.api_format is not None:
+            changes["format"] = self.api_format
+        if self.max_tokens_param is not None:
+            changes["tokens_param"] = self.max_tokens_param
+        changes.update(self.profile_overrides.changes())
+        self._profile = profile = table_profile(self.base_model or self.model_id).but(**changes)
+        # the on-demand cap applies when any target serves ON_DEMAND: the translated body is
+        # shared by the failover targets, so a mixed list takes the lower limit
+        on_demand = any(t.serving_mode["servingType"] == "ON_DEMAND" for t in self.targets())
+        cap = profile.on_demand_max_output
+        self._output_limit = (
+            min(cap, self.max_output_tokens) if cap and on_demand else self.max_output_tokens
+        )
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The effective profile (table, then this entry's keys; see the module docstring)."""
+        return self._profile
 
     @model_validator(mode="after")
     def _weights(self) -> ModelSpec:
@@ -122,30 +176,28 @@ class ModelSpec(_Spec):
 
     @property
     def format(self) -> ApiFormat:
-        if self.api_format:
-            return self.api_format
-        model_id = self.model_id or ""
-        if _COHEREV2.match(model_id):
-            return "COHEREV2"
-        return "COHERE" if model_id.startswith("cohere.") else "GENERIC"
+        return self._profile.format
 
     @property
     def tokens_param(self) -> str:
-        if self.max_tokens_param:
-            return self.max_tokens_param
-        if _MAX_COMPLETION_TOKENS.match(self.model_id or ""):
-            return "max_completion_tokens"
-        return "max_tokens"
+        return self._profile.tokens_param
 
     @property
     def max_tokens_field(self) -> str:
         """The GENERIC ``chatRequest`` field for the output limit (COHERE always ``maxTokens``)."""
-        if self.tokens_param == "max_completion_tokens":
+        if self._profile.tokens_param == "max_completion_tokens":
             return "maxCompletionTokens"
         return "maxTokens"
 
+    @property
+    def output_limit(self) -> int:
+        """The most output tokens a request may ask for: ``max_output_tokens``, lowered to the
+        profile's ``on_demand_max_output`` when a target serves ON_DEMAND (DEDICATED endpoints
+        have no such cap, RW §8)."""
+        return self._output_limit
+
     def has(self, capability: str) -> bool:
-        return capability in self.capabilities
+        return capability in _CAPABILITIES and bool(getattr(self._profile, capability))
 
     def serving_mode(self) -> dict[str, str]:
         """The OCI ``servingMode`` of the primary target (a new dict on every call)."""

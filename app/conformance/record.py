@@ -15,9 +15,8 @@ Contract:
   ``<redacted …sha256 …>`` wherever it occurs, request and answer. Credentials and signatures
   never reach the tap: signing happens inside ``OciClient.open``, so ``authorization``,
   ``x-content-sha256`` and the key id are not in any cassette.
-- :func:`restore_text` puts back private text a maintainer already has (the package's own
-  fixture), by its digest: the emulator matches requests exactly, so a redacted request can only
-  be replayed once the same text is in it again.
+- The marks carry the blanked text's length and digest, so the emulator's replay
+  (``python -m emulator --replay DIR``) still matches the same requests (emulator/cassettes.py).
 
 What the public API cannot give is recorded as close as it can: the events are re-encoded from
 the parsed chunks (same JSON, maybe not the same bytes; ``[DONE]`` is not kept), the answer
@@ -277,25 +276,3 @@ def write_cassettes(directory: Path, exchanges: list[Exchange]) -> list[Path]:
         )
         written.append(path)
     return written
-
-
-def restore_text(directory: Path, texts: list[str]) -> int:
-    """Put ``texts`` back where a cassette of ``directory`` redacted them; returns files changed."""
-    pairs = [(placeholder(t), t) for t in texts]
-    pairs += [(placeholder(t, escaped=True), _escaped(t)) for t in texts]
-
-    def restore(s: str) -> str:
-        for mark, text in pairs:
-            s = s.replace(mark, text)
-        return s
-
-    changed = 0
-    for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        fixed = _map_strings(data, restore)
-        if fixed != data:
-            path.write_text(
-                json.dumps(fixed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            changed += 1
-    return changed

@@ -1,8 +1,10 @@
 """Answer-side mappings shared by every answer translator: ids, signatures, stop reasons, usage.
 
 Contract: pure functions, no I/O. :func:`stop_reason` is THE map from an OCI finish reason to an
-Anthropic ``stop_reason`` and :func:`usage_from_oci` THE map from OCI token counts to Anthropic
-usage (both tolerate mistyped values: a wrong type counts as missing); :func:`find_stop` is the
+Anthropic ``stop_reason``, :func:`finish_error` says which finish reasons are upstream failures
+instead (the answer then ends with an error, never a silent ``end_turn``), and
+:func:`usage_from_oci` THE map from OCI token counts to Anthropic usage (both tolerate
+mistyped values: a wrong type counts as missing); :func:`find_stop` is the
 gateway's own stop-sequence match; :func:`mint_id` and :func:`thinking_signature` make the ids
 and signatures the gateway has to invent. :mod:`app.translate.stream` uses them for streams and
 so, through it, for JSON answers; the service uses :func:`mint_id` and :func:`reasoning_tokens`.
@@ -14,6 +16,8 @@ import base64
 import os
 import string
 from typing import Any
+
+from app.errors import GatewayError, UpstreamKind
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -37,23 +41,58 @@ def thinking_signature(digest: bytes) -> str:
     return "ocigw1" + base64.b64encode(digest[:24]).decode()
 
 
+# Finish reasons (RW §11): SDK CohereChatResponse.finishReason COMPLETE, ERROR_TOXIC, ERROR_LIMIT,
+# ERROR, USER_CANCEL, MAX_TOKENS (COHEREV2 adds STOP_SEQUENCE, TOOL_CALL); GENERIC is the
+# vendor's OpenAI-style value, and litellm generic.py::_normalize_oci_finish_reason lists the
+# observed tail (ERROR, ERROR_TOXIC, CONTENT_FILTERED, CANCELLED, max_tokens).
+# A filter's stop is Anthropic's `refusal` (Claude Code shows a policy message and stops).
+# ERROR_LIMIT is Cohere's "the model's context limit was reached" during generation: the
+# answer was cut by a limit, which Anthropic clients know as `max_tokens` (Claude Code then
+# continues; once the prompt itself is too long the gateway's pre-check answers the 400
+# "prompt is too long" that makes it compact). `model_context_window_exceeded` would be more
+# exact but is newer than what Claude Code was observed to handle (anthropic-messages.md §3).
 _GENERIC_STOP = {
     "stop": "end_turn",
     "end_turn": "end_turn",
+    "complete": "end_turn",
     "length": "max_tokens",
     "max_tokens": "max_tokens",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "content_filter": "refusal",
+    "content_filtered": "refusal",
 }
 _COHERE_STOP = {
     "COMPLETE": "end_turn",
     "STOP_SEQUENCE": "end_turn",
     "MAX_TOKENS": "max_tokens",
+    "ERROR_LIMIT": "max_tokens",
     "ERROR_TOXIC": "refusal",
-    "USER_CANCEL": "end_turn",
     "TOOL_CALL": "tool_use",
 }
+# Not an answer at all: the model failed (ERROR / error) or the generation was cancelled
+# upstream (USER_CANCEL / cancelled: the gateway never cancels a generation it still reads).
+_GENERIC_ERROR = {"error": "failed", "cancelled": "was cancelled", "canceled": "was cancelled"}
+_COHERE_ERROR = {"ERROR": "failed", "USER_CANCEL": "was cancelled"}
+
+
+def finish_error(finish: str | None, *, cohere: bool = False) -> GatewayError | None:
+    """The error an answer that finished with ``finish`` must end with, or None.
+
+    A 500 ``api_error`` (before the answer's first byte: the HTTP error, which Claude Code and
+    the SDK retry; in a stream that already started: ``event: error`` after what was sent,
+    on which Claude Code retries once without streaming). Kind ``server_error``: it is OCI's
+    failure, counted with the other upstream errors.
+    """
+    if not finish:
+        return None
+    what = _COHERE_ERROR.get(finish.upper()) if cohere else _GENERIC_ERROR.get(finish.lower())
+    if what is None:
+        return None
+    return GatewayError(
+        f"the model's generation {what} on OCI (finish reason {finish[:32]}); please retry",
+        upstream_kind=UpstreamKind.SERVER_ERROR,
+    )
 
 
 def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = False) -> str:
@@ -62,7 +101,9 @@ def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = Fals
     Tool calls make it ``tool_use`` (COHERE finishes them ``COMPLETE``; Claude Code and SDK
     agent loops key on ``tool_use``) -- except when the output limit ended the answer: as on
     Anthropic's API that is ``max_tokens`` (a call cut short has incomplete arguments; Claude
-    Code then continues instead of running a call with broken input).
+    Code then continues instead of running a call with broken input), and a ``refusal``.
+    Finish reasons no source documents stay ``end_turn`` (the raw value is on the span's
+    ``gen_ai.response.finish_reasons``); the failures are :func:`finish_error`'s.
     """
     if finish:
         reason = (
@@ -72,7 +113,7 @@ def stop_reason(finish: str | None, *, had_tool_calls: bool, cohere: bool = Fals
         )
     else:
         reason = "end_turn"
-    if had_tool_calls and reason != "max_tokens":
+    if had_tool_calls and reason not in ("max_tokens", "refusal"):
         return "tool_use"
     return reason
 

@@ -4,8 +4,9 @@ Contract: :class:`OciRequest` is what a request translator returns: ``body`` is 
 object to sign and send to ``POST /20231130/actions/chat`` (oci-genai-wire.md §4), the other
 fields are what the answer translators and the spans need (stream or not, the clamped output
 limit, the stop sequences the gateway enforces itself, sampling options). The helpers here are
-the rules that must not differ between formats: the output limit clamp, which tools are sent,
-structured output, the sampling/stop/stream block and the ChatDetails envelope
+the rules that must not differ between formats: the output limit clamp (with the on-demand cap),
+which tools are sent, structured output, the sampling/stop/stream block (without the client's
+sampling for a fixed-sampling profile) and the ChatDetails envelope
 (:func:`oci_request`), and how an invalid tool or output schema becomes a 400
 (:func:`tool_schema`, :func:`output_schema`).
 
@@ -43,8 +44,10 @@ class OciRequest:
 
 
 def clamp_max_tokens(requested: int, spec: ModelSpec) -> int:
+    """The client's ``max_tokens`` within the model's limit (``ModelSpec.output_limit``: the
+    configured maximum, and the profile's on-demand cap when served ON_DEMAND, RW §8)."""
     # 0 means "warm the cache only" on Anthropic; OCI needs at least one token.
-    return max(1, min(requested, spec.max_output_tokens))
+    return max(1, min(requested, spec.output_limit))
 
 
 def custom_tools(req: AnthropicRequest, spec: ModelSpec) -> list[tuple[int, Tool]]:
@@ -113,13 +116,18 @@ def oci_request(
         return OciRequest(body=body, stream=False, max_tokens=1)
     max_tokens = clamp_max_tokens(req.max_tokens, spec)
     chat[max_tokens_field] = max_tokens
-    # a catalog temperature pins the model's (some reject other values); else the client's
-    temperature = spec.temperature if spec.temperature is not None else req.temperature
+    # a catalog temperature pins the model's; else the client's. A fixed-sampling profile
+    # (gpt-5*: 400 unsupported_value for non-default values, RW §10) gets none of the client's.
+    client = not spec.profile.fixed_sampling
+    temperature = spec.temperature
+    if temperature is None and client:
+        temperature = req.temperature
+    top_p = req.top_p if client else None
     if temperature is not None:
         chat["temperature"] = temperature
-    if req.top_p is not None:
-        chat["topP"] = req.top_p
-    if req.top_k is not None:
+    if top_p is not None:
+        chat["topP"] = top_p
+    if req.top_k is not None and client:
         chat["topK"] = req.top_k
     if req.stream:
         chat["isStream"] = True
@@ -130,7 +138,7 @@ def oci_request(
         max_tokens=max_tokens,
         stop_sequences=tuple(s for s in (req.stop_sequences or []) if s),
         temperature=temperature,
-        top_p=req.top_p,
+        top_p=top_p,
     )
 
 

@@ -11,7 +11,9 @@ It owns the block lifecycle: every content block is started once, receives delta
 open, and is stopped once; blocks appear in the order the model produced them (thinking, text,
 tool_use, interleaved as they came); ``message_start`` carries usage; :meth:`finish` closes the
 open block and emits exactly one ``message_delta`` (stop_reason, cumulative usage) and one
-``message_stop``.
+``message_stop`` -- or raises the GatewayError of a failed finish (ERROR, cancelled:
+:func:`~app.translate.common.finish_error`): the service sends it as the stream's ``event: error``
+after what was sent, or as a JSON answer's HTTP error.
 
 Stop sequences are matched by the gateway: text that could begin one is held back until the
 next text decides. Held text belongs where it arrived: it closes an open thinking or tool block
@@ -42,6 +44,7 @@ import orjson
 from app.anthropic import sse
 from app.translate.common import (
     find_stop,
+    finish_error,
     mint_id,
     stop_reason,
     thinking_signature,
@@ -199,7 +202,11 @@ class StreamTranslator:
         )
 
     def finish(self) -> bytes:
-        """Close the open block; ``message_delta`` + ``message_stop``."""
+        """Close the open block; ``message_delta`` + ``message_stop`` (or raise, see above)."""
+        if self.matched_stop is None:  # a matched stop sequence ended the answer first
+            error = finish_error(self.finish_reason, cohere=self._cohere)
+            if error is not None:
+                raise error
         # held text is the answer's last text (anything after it would have flushed it)
         out = self._flush_hold() if self._hold and self.matched_stop is None else b""
         out += self._close()

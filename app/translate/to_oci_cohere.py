@@ -10,6 +10,13 @@ CHATBOT / TOOL entries. Cohere tool calls carry no id, so tool results are match
 call by the ``tool_use`` id the client echoes, which this module looks up in the history.
 COHERE v1 has no tool choice: ``tool_choice: none`` leaves the tools out; ``auto``/``any``/
 ``tool`` send them all.
+
+History repair (profile ``cohere_history_repair``, RW §5): Cohere v1 rejects a TOOL entry that a
+USER entry follows, and Claude Code produces exactly that whenever text (a system reminder, the
+user's next words) comes with tool results. A CHATBOT entry :data:`REPAIR_TEXT` goes between
+them. langchain-oci's fix repeats the tool output in that entry; the gateway does not: it would
+send every tool result twice and show the model words it never said. ``isForceSingleStep`` is
+not sent (only acedergren sets it; langchain-oci, Oracle's own client, does not by default).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from app.anthropic.models import (
     ToolUseBlock,
 )
 from app.catalog import Resolved
+from app.catalog.profiles import ModelProfile
 from app.errors import InvalidRequest
 from app.translate import content as c
 from app.translate.cohere_params import cohere_parameter_definitions
@@ -61,6 +69,7 @@ def to_oci_cohere(req: AnthropicRequest, resolved: Resolved, compartment_id: str
         else:
             texts, tool_results = _user_parts(last.content, calls_by_id, resolved.name)
             message = "\n\n".join(texts)
+    history = repair_history(history, bool(message), spec.profile)
 
     chat: dict[str, Any] = {"apiFormat": "COHERE", "message": message}
     if history:
@@ -84,6 +93,30 @@ def to_oci_cohere(req: AnthropicRequest, resolved: Resolved, compartment_id: str
     if schema is not None and spec.has("structured_output"):
         chat["responseFormat"] = {"type": "JSON_OBJECT", "schema": schema}
     return oci_request(req, spec, compartment_id, chat, max_tokens_field="maxTokens")
+
+
+#: The CHATBOT entry's message between a TOOL entry and a USER entry. A single space: what
+#: langchain-oci sends for a CHATBOT turn without text (providers/cohere.py), the least the model
+#: can read as something it said.
+REPAIR_TEXT = " "
+
+
+def repair_history(
+    history: list[dict[str, Any]], user_message: bool, profile: ModelProfile
+) -> list[dict[str, Any]]:
+    """``history`` with a CHATBOT entry after every TOOL entry that a USER entry follows (the
+    current ``message`` counts as the USER entry after the last), for profiles that need it."""
+    if not profile.cohere_history_repair or not history:
+        return history
+    out: list[dict[str, Any]] = []
+    for i, entry in enumerate(history):
+        out.append(entry)
+        if entry["role"] != "TOOL":
+            continue
+        following = history[i + 1]["role"] if i + 1 < len(history) else None
+        if following == "USER" or (following is None and user_message):
+            out.append({"role": "CHATBOT", "message": REPAIR_TEXT})
+    return out
 
 
 def _text_of(content: str | list[Any], model: str) -> list[str]:

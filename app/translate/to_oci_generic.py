@@ -20,6 +20,11 @@ Decisions (the why):
   user's own blocks of that turn), because OCI TOOL messages are text for most families; the TOOL
   text says so. A model without vision gets a placeholder in the TOOL text instead: an agent's
   Read of a PNG must not fail the whole turn.
+- Per-model rules come from the spec's profile (:mod:`app.catalog.profiles`), read once per
+  request: ``reasoningEffort`` only for ``reasoning_effort`` models (Grok mostly rejects it),
+  ``pair_tool_calls`` (Gemini: N parallel calls become N ASSISTANT(1 call) -> TOOL pairs) and
+  ``tool_only_text_part`` (Gemini: an ASSISTANT turn with tool calls and no text gets the TEXT
+  part :data:`TOOL_ONLY_TEXT`), ``gemini_schema`` for the schema sanitiser.
 """
 
 from __future__ import annotations
@@ -61,13 +66,22 @@ _EFFORT = {
 }
 
 
+#: The TEXT part of an ASSISTANT turn that has tool calls but no text, for profiles with
+#: ``tool_only_text_part`` (Gemini: OCI's backend throws a NullPointerException -> HTTP 500 on
+#: such a turn, langchain-oracle #78/#79). "." is the text langchain-oci verified live; an
+#: empty or whitespace-only part is what Google rejects as an empty text parameter. It is one
+#: token of the model's own past turn, never shown to the client: the least that can leak.
+TOOL_ONLY_TEXT = "."
+
+
 def reasoning_effort(req: AnthropicRequest, spec: ModelSpec) -> str | None:
     """``thinking`` / ``output_config.effort`` -> OCI ``reasoningEffort`` for models that take it.
 
-    A model whose catalog entry lacks ``reasoning`` never receives the field (Grok non-reasoning
-    models reject it with 400; peers.md #1).
+    Only a profile with ``reasoning_effort`` receives the field: most Grok models reason but
+    answer 400 "does not support parameter reasoningEffort" (RW §1), and Claude Code sends
+    ``thinking`` on every main turn.
     """
-    if not spec.has("reasoning"):
+    if not spec.profile.reasoning_effort:
         return None
     thinking = req.thinking
     effort = req.output_config.effort if req.output_config else None
@@ -93,14 +107,15 @@ def reasoning_effort(req: AnthropicRequest, spec: ModelSpec) -> str | None:
 
 def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: str) -> OciRequest:
     spec = resolved.spec
-    gemini = (spec.model_id or "").startswith("google.")
-    vision = spec.has("vision")
-    documents = spec.has("documents")
+    profile = spec.profile
+    gemini = profile.gemini_schema
+    vision = profile.vision
+    documents = profile.documents
     name = resolved.name
 
     systems = c.system_texts(req)
     schema = structured_output(req)
-    native_schema = schema is not None and spec.has("structured_output")
+    native_schema = schema is not None and profile.structured_output
     if schema is not None and not native_schema:
         systems.append(schema_instruction(schema))
 
@@ -120,6 +135,12 @@ def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: st
             _assistant(msg.content, messages)
         else:
             _user(_results_in_call_order(msg.content, messages), messages, name, vision, documents)
+    if profile.pair_tool_calls:
+        messages = pair_tool_calls(messages)
+    if profile.tool_only_text_part:
+        for m in messages:
+            if m["role"] == "ASSISTANT" and "content" not in m:
+                m["content"] = [{"type": "TEXT", "text": TOOL_ONLY_TEXT}]
 
     chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
     tools = custom_tools(req, spec)
@@ -212,6 +233,48 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]]) -> None:
     if calls:
         msg["toolCalls"] = calls
     out.append(msg)
+
+
+def pair_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """N parallel calls answered by N TOOL messages -> N ASSISTANT(1 call) -> TOOL pairs.
+
+    Gemini on OCI rejects a turn of N function calls followed by N function responses (it
+    wants 1:1 call/response turns; langchain-oracle PR #111 ``flatten_parallel_tool_calls``).
+    The assistant's text stays on the first call's message; results that answer none of the
+    calls keep their place after the pairs, and so do the USER parts of that turn.
+    """
+    out: list[dict[str, Any]] = []
+    i, n = 0, len(messages)
+    while i < n:
+        msg = messages[i]
+        calls = msg.get("toolCalls") if msg["role"] == "ASSISTANT" else None
+        if not calls or len(calls) < 2:
+            out.append(msg)
+            i += 1
+            continue
+        j = i + 1
+        results: dict[str, dict[str, Any]] = {}
+        orphans: list[dict[str, Any]] = []
+        while j < n and messages[j]["role"] == "TOOL":
+            tool = messages[j]
+            if tool.get("toolCallId") in results:
+                orphans.append(tool)
+            else:
+                results[tool.get("toolCallId", "")] = tool
+            j += 1
+        for k, call in enumerate(calls):
+            single: dict[str, Any] = {"role": "ASSISTANT"}
+            if k == 0 and "content" in msg:
+                single["content"] = msg["content"]
+            single["toolCalls"] = [call]
+            out.append(single)
+            result = results.pop(call["id"], None)
+            if result is not None:
+                out.append(result)
+        out.extend(results.values())
+        out.extend(orphans)
+        i = j
+    return out
 
 
 def _results_in_call_order(blocks: list[Any], out: list[dict[str, Any]]) -> list[Any]:

@@ -636,8 +636,8 @@ def test_notes_tell_how_to_point_claude_code_at_the_release() -> None:
     for needle in (
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_DEFAULT_OPUS_MODEL=grok-4",
-        "ANTHROPIC_DEFAULT_SONNET_MODEL=grok-4",
+        "ANTHROPIC_DEFAULT_OPUS_MODEL=grok-4.20",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL=grok-4.20",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL=gpt-oss-120b",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
         "loadBalancer.ingress",

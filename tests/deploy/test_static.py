@@ -260,6 +260,7 @@ def test_live_example_config_is_valid() -> None:
     cfg = config.load_config(ROOT / "config" / "gateway.live.example.yaml")
     assert cfg.oci.auth == "api_key" and cfg.oci.endpoint is None
     assert {m.model_id for m in cfg.models.values()} == {
+        "xai.grok-4.20-reasoning",
         "xai.grok-4",
         "openai.gpt-oss-120b",
         "meta.llama-3.3-70b-instruct",

@@ -151,6 +151,40 @@ def test_request_key_ignores_only_the_compartment() -> None:
     assert library.take("GET", CHAT_PATH, body) is None
 
 
+def test_a_redacted_cassette_matches_the_text_it_blanked_and_nothing_else() -> None:
+    """Cassettes from `python -m app conformance --record` blank the user's file text and
+    people's OCIDs; the marks keep length and digest, so the same request matches again."""
+    import hashlib
+
+    private = "def secret():\n    return 42\n"
+    digest = hashlib.sha256(private.encode()).hexdigest()[:16]
+    mark = f"<redacted text: {len(private)} chars, sha256 {digest}>"
+    escaped = json.dumps(private)[1:-1]
+    emark = f"<redacted json-escaped text: {len(private)} chars, sha256 {digest}>"
+
+    def body(text: str, args: str, user: str) -> dict[str, Any]:
+        chat = details("xai.grok-4")
+        chat["chatRequest"]["messages"] = [
+            {"role": "USER", "content": [{"type": "TEXT", "text": f"file:\n{text}\nend"}]},
+            {"role": "ASSISTANT", "toolCalls": [{"id": "t1", "type": "FUNCTION", "name": "w",
+                                                  "arguments": '{"c": "' + args + '"}'}]},
+            {"role": "USER", "content": [{"type": "TEXT", "text": f"by {user}"}]},
+        ]
+        return chat
+
+    recorded = body(mark, emark, "ocid1.user.oc1..redacted")
+    library = CassetteLibrary([Cassette("r.json", "POST", CHAT_PATH, recorded, 200,
+                                        response_body={"ok": 1})])
+    live = body(private, escaped, "ocid1.user.oc1..aaaabbbbcccc")
+    assert library.take("POST", CHAT_PATH, live) is not None
+    same_length = "x" * len(private)
+    for miss in (body(same_length, escaped, "ocid1.user.oc1..aaaa"),
+                 body(private, json.dumps(same_length)[1:-1], "ocid1.user.oc1..aaaa"),
+                 body(private, escaped, "ocid1.tenancy.oc1..aaaa"),
+                 {**live, "chatRequest": {**live["chatRequest"], "maxTokens": 7}}):
+        assert library.take("POST", CHAT_PATH, miss) is None
+
+
 @pytest.mark.parametrize(("content", "problem"), [
     ({"request": {}, "response": {}}, "not a format 1 cassette"),
     ({"format": 2, "request": {}, "response": {}}, "not a format 1 cassette"),
