@@ -280,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--rpm", type=int, help="requests per minute")
     c.add_argument("--tpm", type=int, help="tokens per minute")
     c.add_argument("--streams", type=int, help="concurrent streams")
-    c.add_argument("--usd-per-day", type=float, help="budget (README \"Spend and budgets\")")
+    c.add_argument("--usd-per-day", type=float, help='budget (README "Spend and budgets")')
     c.add_argument("--usd-per-week", type=float)
     c.add_argument("--usd-per-month", type=float)
     for name, helptext in (("rotate", "give a key a new secret"), ("revoke", "remove a key")):

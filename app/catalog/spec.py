@@ -28,9 +28,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from app.catalog.profiles import ApiFormat, ModelProfile, ProfileOverrides, table_profile
-
 from app.catalog.price import Price
+from app.catalog.profiles import ApiFormat, ModelProfile, ProfileOverrides, table_profile
 
 Capability = Literal["tools", "vision", "reasoning", "documents", "structured_output"]
 _CAPABILITIES: tuple[str, ...] = get_args(Capability)
