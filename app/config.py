@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The ``models:`` entries are the catalog's specs; their schema lives with the catalog.
+from app.catalog.catalog import discovery_ids
 from app.catalog.spec import ModelSpec
 
 # The ``teams:`` entries are policies; their schema lives with the policy object.
@@ -236,6 +237,11 @@ class GatewayConfig(_Strict):
                 f"default_model: refers to undefined model {self.default_model!r} "
                 f"(defined: {', '.join(sorted(self.models))})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _discovery_ids(self) -> GatewayConfig:
+        discovery_ids(self.models, self.aliases)  # ValueError names the ambiguous id
         return self
 
     @model_validator(mode="after")
