@@ -19,6 +19,8 @@ Contract:
   (:mod:`app.conformance`); exit 0 only when every scenario passed.
 - ``python -m app import-config config.json [-o FILE]`` converts the original single-file
   gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
+- ``python -m app claude-env [--config PATH] [--key KEY] [--model NAME] [--url URL]`` prints
+  the environment block for Claude Code (:mod:`app.claude_env`).
 - ``python -m app keys create|list|revoke|rotate`` manages the client keys file
   (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
   OCI credentials (:func:`app.config.check_client_auth`).
@@ -225,6 +227,13 @@ def keys(argv: list[str]) -> int:
     return keys_main(argv)
 
 
+def claude_env(argv: list[str]) -> int:
+    """``python -m app claude-env`` (:mod:`app.claude_env`)."""
+    from app.claude_env import main as claude_env_main
+
+    return claude_env_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
@@ -272,13 +281,15 @@ def main(argv: list[str] | None = None) -> int:
         return _tool(argv[0], argv[1:])
     if argv and argv[0] == "keys":
         return keys(argv[1:])
+    if argv and argv[0] == "claude-env":
+        return claude_env(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
         print(
-            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'conformance', "
-            "'import-config' or no argument",
+            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'claude-env', "
+            "'conformance', 'import-config' or no argument",
             file=sys.stderr,
         )
         return 2
