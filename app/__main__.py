@@ -60,6 +60,11 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         for pattern, target in config.aliases.items():
             print(f"  {pattern} -> {target}")
     print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
+    if config.routing:
+        print("routing (first match wins; a rule to a model the caller may not use is skipped):")
+        for i, rule in enumerate(config.routing):
+            match = rule.match.model_dump(exclude_none=True)
+            print(f"  [{i}] {match or 'every request'} -> {rule.model}")
     ca = config.client_auth
     print(f"client keys: {ca.api_keys_file or '(none)'}")
     print(f"company sign-in (oidc): {ca.oidc.issuer if ca.oidc else '(none)'}")

@@ -40,6 +40,7 @@ from app.service.lifecycle import RetirementNotices
 from app.service.media import has_url_sources, inline_media
 from app.service.param_memory import ParamMemory
 from app.service.parse import parse
+from app.service.routing import route
 from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
 from app.translate.to_oci import to_oci
@@ -99,7 +100,9 @@ class MessagesService:
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 
-    async def messages(self, body: bytes, key: Principal | None, call: Call) -> bytes | StreamBody:
+    async def messages(
+        self, body: bytes, key: Principal | None, call: Call, hint: str | None = None
+    ) -> bytes | StreamBody:
         config = self.config  # one config for the whole request, even across a reload
         req = parse(body, MessagesRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
@@ -112,6 +115,13 @@ class MessagesService:
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)
+        routed = route(config.routing, req, hint, resolved, estimate, key, self.catalog)
+        if routed is not None:  # a routing rule picked the model (app/service/routing.py)
+            call.route_rule, _, resolved = routed
+            call.resolved = resolved
+            oci = to_oci(req, resolved, config.oci.compartment_id)
+            raw = raw_estimate(oci.body)
+            estimate = self.calibrator.estimate(resolved.name, raw)
         window = resolved.spec.context_window
         if estimate > window:
             raise prompt_too_long(estimate, window)

@@ -75,6 +75,7 @@ class Call:
     error_type: str | None = None
     attempts: int = 0
     finished: bool = False
+    route_rule: int | None = None  #: index of the routing rule that chose the model
 
 
 class Accounting:
@@ -175,6 +176,7 @@ def finish_call(call: Call) -> None:
         attempts=call.attempts,
         opc_request_id=call.opc_request_id,
         error_type=call.error_type,
+        routing_rule=call.route_rule,
     )
 
 

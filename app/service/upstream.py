@@ -237,6 +237,8 @@ async def attempt_upstream(
         now = Attempt(span, labels, opc_id)
         ticket = breakers.begin(target.key)
         span.set_attribute("oci.circuit_state", ticket.seen.label)
+        if call.route_rule is not None:  # app/service/routing.py
+            span.set_attribute("gateway.routing.rule", call.route_rule)
         try:
             now.answer = answer = await client.open(
                 target.base_url, body, opc_id, stream=oci.stream
