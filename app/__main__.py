@@ -7,7 +7,7 @@ Contract:
   :class:`app.settings.Settings`). For several workers use gunicorn:
   ``gunicorn -c python:app.gunicorn_conf``.
 - ``python -m app check`` prints the resolved models, their effective behaviour profiles
-  (:mod:`app.catalog.profiles`), aliases and OCI auth mode and exits 0 only
+  (:mod:`app.catalog.profiles`), aliases, routing rules and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
   ``--models`` (and ``--probe``) asks OCI's ListModels what the region offers and warns for a

@@ -9,6 +9,7 @@ Within a stream, failures become an ``event: error`` and the stream closes clean
 
 Per request (:meth:`MessagesService.messages`): parse within the limits (400 naming the field,
 :mod:`.parse`), resolve the model (404 listing valid names) and the key's permission, translate,
+apply the routing rules (:mod:`.routing`: may pick another model, then translated again),
 check the prompt against the model's context window (400 ``prompt is too long: N tokens > M
 maximum``), take the key's permit (429), then make the attempts over the model's endpoints
 (:mod:`.upstream`, retrying only while nothing was sent) and finish the answer (:mod:`.finish`),
