@@ -7,7 +7,7 @@ Contract:
   :class:`app.settings.Settings`). For several workers use gunicorn:
   ``gunicorn -c python:app.gunicorn_conf``.
 - ``python -m app check`` prints the resolved models, their effective behaviour profiles
-  (:mod:`app.catalog.profiles`), aliases and OCI auth mode and exits 0 only
+  (:mod:`app.catalog.profiles`), aliases, routing rules and OCI auth mode and exits 0 only
   when the config is valid and the signer can be built; ``--probe`` also sends one tiny chat
   request per model (``--model NAME`` for one) to OCI and reports each outcome.
   ``--models`` (and ``--probe``) asks OCI's ListModels what the region offers and warns for a
@@ -21,6 +21,8 @@ Contract:
   gateway's ``config.json`` to this gateway's YAML config (:mod:`app.import_config`).
 - ``python -m app usage [--by key|user|team|model|class|tag] [--since DAY]`` prints a spend
   table from the usage data in Redis (:mod:`app.usage_cli`).
+- ``python -m app claude-env [--config PATH] [--key KEY] [--model NAME] [--url URL]`` prints
+  the environment block for Claude Code (:mod:`app.claude_env`).
 - ``python -m app keys create|list|revoke|rotate`` manages the client keys file
   (:mod:`app.keys_cli`). Serving and ``check`` refuse a config that would be open with real
   OCI credentials (:func:`app.config.check_client_auth`).
@@ -60,6 +62,11 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         for pattern, target in config.aliases.items():
             print(f"  {pattern} -> {target}")
     print(f"default_model: {config.default_model or '(none: unknown names get 404)'}")
+    if config.routing:
+        print("routing (first match wins; a rule to a model the caller may not use is skipped):")
+        for i, rule in enumerate(config.routing):
+            match = rule.match.model_dump(exclude_none=True)
+            print(f"  [{i}] {match or 'every request'} -> {rule.model}")
     ca = config.client_auth
     print(f"client keys: {ca.api_keys_file or '(none)'}")
     print(f"company sign-in (oidc): {ca.oidc.issuer if ca.oidc else '(none)'}")
@@ -234,6 +241,13 @@ def usage(argv: list[str]) -> int:
     return usage_main(argv)
 
 
+def claude_env(argv: list[str]) -> int:
+    """``python -m app claude-env`` (:mod:`app.claude_env`)."""
+    from app.claude_env import main as claude_env_main
+
+    return claude_env_main(argv)
+
+
 def serve() -> int:
     settings = Settings()
     try:
@@ -283,12 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         return keys(argv[1:])
     if argv and argv[0] == "usage":
         return usage(argv[1:])
+    if argv and argv[0] == "claude-env":
+        return claude_env(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     if argv:
         print(
-            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'usage', "
+            f"unknown command {argv[0]!r}; use 'check', 'models', 'keys', 'usage', 'claude-env', "
             "'conformance', 'import-config' or no argument",
             file=sys.stderr,
         )

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The ``models:`` entries are the catalog's specs; their schema lives with the catalog.
+from app.catalog.catalog import discovery_ids
 from app.catalog.spec import ModelSpec
 
 # The ``teams:`` entries are policies; their schema lives with the policy object.
@@ -225,6 +226,28 @@ class Media(_Strict):
     allowed_hosts: tuple[str, ...] = ()
 
 
+#: the kinds of request a routing rule can match (app/service/routing.py says how each is known)
+RequestClass = Literal["main", "subagent", "compaction", "auxiliary", "title"]
+
+
+class RouteMatch(_Strict):
+    """``routing[].match``: every matcher given must hold (none given: every request)."""
+
+    request_class: RequestClass | tuple[RequestClass, ...] | None = None
+    #: the gateway's calibrated input-token estimate for the requested model, at least this
+    min_input_tokens: int | None = Field(None, ge=0)
+    #: whether the request asks for thinking (``enabled`` or ``adaptive``)
+    thinking: bool | None = None
+    #: glob over the model name the client sent or the gateway model it resolved to
+    model: str | None = None
+
+
+class RoutingRule(_Strict):
+    match: RouteMatch = RouteMatch()
+    #: the gateway model (a key of ``models:``) that serves the requests the rule matches
+    model: str
+
+
 class GatewayConfig(_Strict):
     oci: OciSection
     models: dict[str, ModelSpec]
@@ -237,11 +260,19 @@ class GatewayConfig(_Strict):
     budgets: Budgets = Budgets()
     observability: Observability = Observability()
     media: Media = Media()
+    #: ordered rules, first match wins, applied after the model name is resolved
+    routing: tuple[RoutingRule, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
         if not self.models:
             raise ValueError("models: at least one model is required")
+        for i, rule in enumerate(self.routing):
+            if rule.model not in self.models:
+                raise ValueError(
+                    f"routing[{i}].model: refers to undefined model {rule.model!r} "
+                    f"(defined: {', '.join(sorted(self.models))})"
+                )
         for pattern, target in self.aliases.items():
             if target not in self.models:
                 raise ValueError(
@@ -253,6 +284,11 @@ class GatewayConfig(_Strict):
                 f"default_model: refers to undefined model {self.default_model!r} "
                 f"(defined: {', '.join(sorted(self.models))})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _discovery_ids(self) -> GatewayConfig:
+        discovery_ids(self.models, self.aliases)  # ValueError names the ambiguous id
         return self
 
     @model_validator(mode="after")

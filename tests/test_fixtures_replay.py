@@ -155,13 +155,16 @@ def test_models_list_shape(gateway: GatewayServer) -> None:
         data = replay(c, fx).json()
         assert set(data) == {"data", "has_more", "first_id", "last_id"}
         ids = [m["id"] for m in data["data"]]
-        assert ids == list(TEST_MODELS) and data["has_more"] is False
+        # the ids Claude Code keeps (tests/test_discovery.py), then the gateway names
+        assert ids == [f"claude-{n}" for n in TEST_MODELS] + list(TEST_MODELS)
+        assert data["has_more"] is False
         assert (data["first_id"], data["last_id"]) == (ids[0], ids[-1])
         for m in data["data"]:
             assert m["type"] == "model" and m["display_name"]
             assert m["created_at"].endswith("Z")
-            assert m["max_input_tokens"] == TEST_MODELS[m["id"]].get("context_window", 128000)
-            assert m["max_tokens"] == TEST_MODELS[m["id"]]["max_output_tokens"]
+            spec = TEST_MODELS[m["id"].removeprefix("claude-")]
+            assert m["max_input_tokens"] == spec.get("context_window", 128000)
+            assert m["max_tokens"] == spec["max_output_tokens"]
         headers = {"x-api-key": ALICE}
         page = c.get("/v1/models", params={"limit": 2}, headers=headers).json()
         assert [m["id"] for m in page["data"]] == ids[:2] and page["has_more"] is True
@@ -181,7 +184,7 @@ def test_models_get_shape(gateway: GatewayServer) -> None:
         one = c.get("/v1/models/gemini").json()
         assert one == {"type": "model", "id": "gemini", "display_name": "gemini",
                        "created_at": one["created_at"], "max_input_tokens": 1048576,
-                       "max_tokens": 65536}
+                       "max_tokens": 65536, "description": one["description"]}
         missing = c.get("/v1/models/claude-nope")
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found_error"
@@ -190,7 +193,7 @@ def test_models_get_shape(gateway: GatewayServer) -> None:
 def test_models_with_the_sdk(gateway: GatewayServer) -> None:
     client = anthropic.Anthropic(base_url=gateway.url, api_key=ALICE, max_retries=0)
     models = list(client.models.list(limit=3))  # the SDK follows the pages
-    assert [m.id for m in models] == list(TEST_MODELS)
+    assert [m.id for m in models] == [f"claude-{n}" for n in TEST_MODELS] + list(TEST_MODELS)
     got = client.models.retrieve("grok")
     assert got.id == "grok" and got.type == "model"
     with pytest.raises(anthropic.NotFoundError):

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.api.deps import authenticate, cancel_on_disconnect, read_body, respond, service
 from app.errors import Overloaded
+from app.service.routing import HINT_HEADER
 
 ROUTE = "/v1/messages"
 
@@ -27,5 +28,6 @@ async def create_message(request: Request) -> Response:
             raise Overloaded("the gateway is shutting down; please retry")
         key = await authenticate(request, acct.call)
         body = await read_body(request, svc.config.server, acct.call)
-        acct.answer(await cancel_on_disconnect(request, svc.messages(body, key, acct.call)))
+        hint = request.headers.get(HINT_HEADER)  # Claude Code's request class, for routing
+        acct.answer(await cancel_on_disconnect(request, svc.messages(body, key, acct.call, hint)))
     return respond(acct)

@@ -1,8 +1,12 @@
 """Model resolution: which gateway model (and so which :class:`ModelSpec`) serves a name.
 
 Contract: :meth:`Catalog.resolve` maps the client's ``model`` string to a :class:`Resolved` —
-exact gateway model name first, then the alias glob patterns in file order (first match wins),
-then ``default_model``; a ``[1m]`` suffix (Claude Code's 1M-context variants) is ignored.
+exact gateway model name first, then an exact *discovery id*, then the alias patterns in file
+order (first match wins), then ``default_model``; a ``[1m]`` suffix (Claude Code's 1M-context
+variants) is ignored. Discovery ids come before the aliases so that the id ``GET /v1/models``
+lists for a model (``claude-grok-4``) reaches that model even under a catch-all glob such as
+``claude-*``; :func:`discovery_ids` makes them unambiguous (a discovery id equal to another
+model's name or to a plain alias is a config error).
 Anything else raises :class:`~app.errors.NotFound` naming the model and the valid names.
 ``Resolved.requested`` is a bounded label (a catalog name, an alias pattern or ``default``),
 never the raw client string, so it is safe for metrics.
@@ -42,9 +46,43 @@ class Resolved:
     requested: str  #: bounded label: the model name, the alias pattern, or "default"
 
 
+_DISCOVERY_PREFIX = re.compile(r"(?i)^(claude|anthropic)")
+
+
+def discovery_id(name: str, spec: ModelSpec) -> str:
+    """The id Claude Code's picker keeps for a model: ``discovery_id``, else the name when it
+    already starts with ``claude``/``anthropic``, else ``claude-<name>``.
+
+    Claude Code 2.1.197 keeps discovered ids matching ``/^(claude|anthropic)/i`` (the filter in
+    its gateway discovery; the README's "Claude Code settings" cites the source).
+    """
+    if spec.discovery_id:
+        return spec.discovery_id
+    return name if _DISCOVERY_PREFIX.match(name) else f"claude-{name}"
+
+
+def discovery_ids(models: Mapping[str, ModelSpec], aliases: Mapping[str, str]) -> dict[str, str]:
+    """discovery id -> model name; ValueError naming the clash when an id is ambiguous."""
+    out: dict[str, str] = {}
+    for name, spec in models.items():
+        did = discovery_id(name, spec)
+        where = f"models.{name}.discovery_id ({did!r})"
+        if did in out:
+            raise ValueError(f"{where}: also the discovery id of model {out[did]!r}")
+        if did != name and did in models:
+            raise ValueError(f"{where}: is the name of another model; set a different one")
+        if did in aliases and aliases[did] != name:
+            raise ValueError(
+                f"{where}: is also a plain alias to {aliases[did]!r}; set a different one"
+            )
+        out[did] = name
+    return out
+
+
 class Catalog:
     def __init__(self, config: CatalogSource) -> None:
         self._models = config.models
+        self._discovery = discovery_ids(config.models, config.aliases)
         self._aliases = [
             (pattern, re.compile(fnmatch.translate(pattern)), target)
             for pattern, target in config.aliases.items()
@@ -68,6 +106,9 @@ class Catalog:
         spec = self._models.get(name)
         if spec is not None:
             return Resolved(name, spec, name)
+        target = self._discovery.get(name)
+        if target is not None:  # before the globs: the listed id must reach its model
+            return Resolved(target, self._models[target], target)
         for pattern, rx, target in self._aliases:
             if rx.match(name):
                 return Resolved(target, self._models[target], pattern)
@@ -78,14 +119,18 @@ class Catalog:
             f"model {requested!r} is not served by this gateway; valid names: {', '.join(valid)}"
         )
 
-    def listing(self) -> list[tuple[str, ModelSpec]]:
-        """Ids for ``GET /v1/models``: model names, then aliases that are plain names.
+    def listing(self) -> list[tuple[str, str, ModelSpec]]:
+        """``(id, model name, spec)`` for ``GET /v1/models``: every model's discovery id, then
+        the model names (when they differ), then aliases that are plain names.
 
-        Plain aliases (``claude-sonnet-4-5: grok-4``) are listed because Claude Code's model
-        discovery keeps only ids that start with ``claude`` or ``anthropic``.
+        Discovery ids and plain aliases (``claude-sonnet-4-5: grok-4``) are what Claude Code's
+        model discovery keeps (ids starting with ``claude`` or ``anthropic``); the plain model
+        names are for other clients.
         """
-        out = list(self._models.items())
+        out = [(did, name, self._models[name]) for did, name in self._discovery.items()]
+        out += [(n, n, s) for n, s in self._models.items() if n not in self._discovery]
+        seen = {mid for mid, _, _ in out}
         for pattern, _, target in self._aliases:
-            if not any(ch in pattern for ch in "*?[") and pattern not in self._models:
-                out.append((pattern, self._models[target]))
+            if not any(ch in pattern for ch in "*?[") and pattern not in seen:
+                out.append((pattern, target, self._models[target]))
         return out

@@ -94,6 +94,9 @@ class ModelSpec(_Spec):
     #: per-model changes to the table's profile (any behaviour field, see profiles.py)
     profile_overrides: ProfileOverrides = Field(ProfileOverrides(), alias="profile")
     display_name: str | None = None
+    #: the id ``GET /v1/models`` lists for Claude Code's picker (default ``claude-<name>``);
+    #: Claude Code keeps only ids starting with ``claude``/``anthropic`` (app/catalog/catalog.py)
+    discovery_id: str | None = Field(None, pattern=r"(?i)^(claude|anthropic)[A-Za-z0-9._:@/-]*$")
     #: extra OCI regions/endpoints tried in order on 429/5xx/connection failure
     failover: tuple[Upstream, ...] = ()
     #: ``weighted``: each request starts at a target drawn by ``weight`` (default 1), then fails

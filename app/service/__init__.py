@@ -9,6 +9,7 @@ Within a stream, failures become an ``event: error`` and the stream closes clean
 
 Per request (:meth:`MessagesService.messages`): parse within the limits (400 naming the field,
 :mod:`.parse`), resolve the model (404 listing valid names) and the key's permission, translate,
+apply the routing rules (:mod:`.routing`: may pick another model, then translated again),
 check the prompt against the model's context window (400 ``prompt is too long: N tokens > M
 maximum``), check the caller's spend budgets (429 with ``x-should-retry: false`` when one is
 spent, :mod:`app.security.budgets`), take the key's permit (429), then make the attempts over
@@ -43,6 +44,7 @@ from app.service.lifecycle import RetirementNotices
 from app.service.media import has_url_sources, inline_media
 from app.service.param_memory import ParamMemory
 from app.service.parse import parse
+from app.service.routing import route
 from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
 from app.translate.to_oci import to_oci
@@ -131,7 +133,9 @@ class MessagesService:
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 
-    async def messages(self, body: bytes, key: Principal | None, call: Call) -> bytes | StreamBody:
+    async def messages(
+        self, body: bytes, key: Principal | None, call: Call, hint: str | None = None
+    ) -> bytes | StreamBody:
         config = self.config  # one config for the whole request, even across a reload
         req = parse(body, MessagesRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
@@ -144,6 +148,13 @@ class MessagesService:
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)
+        routed = route(config.routing, req, hint, resolved, estimate, key, self.catalog)
+        if routed is not None:  # a routing rule picked the model (app/service/routing.py)
+            call.route_rule, _, resolved = routed
+            call.resolved = resolved
+            oci = to_oci(req, resolved, config.oci.compartment_id)
+            raw = raw_estimate(oci.body)
+            estimate = self.calibrator.estimate(resolved.name, raw)
         window = resolved.spec.context_window
         if estimate > window:
             raise prompt_too_long(estimate, window)

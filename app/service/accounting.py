@@ -97,6 +97,7 @@ class Call:
     usage_reported: bool = False
     cost_usd: float = 0.0
     cost_estimated: bool = False
+    route_rule: int | None = None  #: index of the routing rule that chose the model
 
 
 class Accounting:
@@ -205,6 +206,7 @@ def finish_call(call: Call) -> None:
         cost_usd=cost_usd,
         team=who.team if who else None,
         **attribution,
+        routing_rule=call.route_rule,
     )
     audit_log(
         request_id=call.request_id,

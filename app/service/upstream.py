@@ -239,6 +239,8 @@ async def attempt_upstream(
         span.set_attribute("oci.circuit_state", ticket.seen.label)
         if call.attribution.session_id or call.attribution.tags or call.attribution.agent_id:
             span.set_attributes(call.attribution.span_attributes())  # session, agent, tags
+        if call.route_rule is not None:  # app/service/routing.py
+            span.set_attribute("gateway.routing.rule", call.route_rule)
         try:
             now.answer = answer = await client.open(
                 target.base_url, body, opc_id, stream=oci.stream

@@ -639,6 +639,8 @@ def test_notes_tell_how_to_point_claude_code_at_the_release() -> None:
         "ANTHROPIC_DEFAULT_OPUS_MODEL=grok-4.20",
         "ANTHROPIC_DEFAULT_SONNET_MODEL=grok-4.20",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL=gpt-oss-120b",
+        "CLAUDE_CODE_SUBAGENT_MODEL=grok-4.20",
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS=128000",  # gpt-oss-120b's, the smallest
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
         "loadBalancer.ingress",
     ):
