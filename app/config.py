@@ -209,6 +209,33 @@ class Media(_Strict):
     allowed_hosts: tuple[str, ...] = ()
 
 
+class WebSearch(_Strict):
+    """The backend that runs Anthropic's ``web_search`` server tool (app/service/web_search.py);
+    without ``backend`` the tool answers ``unavailable`` (README "Web search")."""
+
+    backend: Literal["searxng", "brave", "tavily"] | None = None
+    #: SearXNG: the instance's base URL (required); Brave/Tavily: override of the API's URL
+    url: str | None = None
+    #: file holding the Brave / Tavily API key (a secret: never inline in the config)
+    api_key_file: str | None = None
+    #: results handed to the model per search
+    max_results: int = Field(5, ge=1, le=20)
+    #: seconds for one search
+    timeout: float = Field(10.0, gt=0)
+    #: seconds for the whole search loop of one request (every model call and search)
+    deadline: float = Field(300.0, gt=0)
+    #: searches per request when the tool's own ``max_uses`` is absent
+    max_uses: int = Field(5, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _needs(self) -> WebSearch:
+        if self.backend == "searxng" and not self.url:
+            raise ValueError("web_search.url: the SearXNG instance's base URL is required")
+        if self.backend in ("brave", "tavily") and not self.api_key_file:
+            raise ValueError(f"web_search.api_key_file: required for backend {self.backend}")
+        return self
+
+
 class GatewayConfig(_Strict):
     oci: OciSection
     models: dict[str, ModelSpec]
@@ -220,6 +247,7 @@ class GatewayConfig(_Strict):
     limits: Limits = Limits()
     observability: Observability = Observability()
     media: Media = Media()
+    web_search: WebSearch = WebSearch()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -17,8 +17,9 @@ counting tokens, times and overhead (:mod:`.accounting`).
 Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.media` (url
 images and PDFs fetched as base64), :mod:`.upstream` (targets, attempts, spans; refused
 parameters in :mod:`.param_memory`, retirement notices in :mod:`.lifecycle`), :mod:`.finish`
-(JSON and stream answers), :mod:`.accounting` (the per-request record: metrics, access log,
-calibrator feed).
+(JSON and stream answers), :mod:`.web_search` (the ``web_search`` server tool's loop,
+searches in :mod:`.search_backends`), :mod:`.accounting` (the per-request record: metrics,
+access log, calibrator feed).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from app.errors import PermissionDenied, prompt_too_long
 from app.oci.client import OciClient
 from app.security.limits import Limiter
 from app.security.policy import Principal
+from app.service import web_search
 from app.service.accounting import Accounting, Call, new_request_id
 from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
 from app.service.lifecycle import RetirementNotices
@@ -42,6 +44,7 @@ from app.service.param_memory import ParamMemory
 from app.service.parse import parse
 from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
+from app.translate.server_tools import web_search_tool
 from app.translate.to_oci import to_oci
 from app.translate.tokens import Calibrator, raw_estimate
 
@@ -109,6 +112,9 @@ class MessagesService:
             await inline_media(req, resolved.spec, config.media)
             # waiting for a media server is not the gateway's own time (gateway_overhead)
             call.upstream_wait += time.perf_counter() - t0
+        if resolved.spec.has("tools") and web_search_tool(req) is not None:
+            # the gateway runs Anthropic's web_search server tool itself (a tool loop)
+            return await web_search.answer(self, req, resolved, key, call, config)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)
