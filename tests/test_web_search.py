@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from app.conformance.stream_check import check_message, check_stream
@@ -249,3 +250,115 @@ def test_claude_code_websearch_request_replays(searching: GatewayServer, fake: F
     first, second = (r.body["chatRequest"] for r in fake.requests)
     assert first["toolChoice"]["type"] == "FUNCTION"  # Claude Code forces the search ...
     assert second["toolChoice"] == {"type": "AUTO"}  # ... once, not on every turn
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt-oss", "gemini", "cohere", "command-a-reasoning"])
+def test_every_family_gets_the_results_as_a_tool_result(
+    searching: GatewayServer, fake: FakeOCI, model: str
+) -> None:
+    _script(fake, "weather in Paris")
+    resp = searching.post("/v1/messages", {**_body(), "model": model})
+    assert resp.status_code == 200, resp.text
+    message = check_message(resp.json())
+    assert _types(message["content"]) == ["server_tool_use", "web_search_tool_result", "text"]
+    assert len(fake.requests) == 2
+    assert "Sunny, 21 C." in json.dumps(fake.requests[1].body["chatRequest"])
+
+
+def test_a_client_tool_call_ends_the_loop(searching: GatewayServer, fake: FakeOCI) -> None:
+    fake.push(Scenario(tool_calls=[tool_call("web_search", {"query": "paris"}),
+                                   tool_call("Read", {"path": "/tmp/x"})]))
+    read = {"name": "Read", "input_schema": {"type": "object",
+                                             "properties": {"path": {"type": "string"}}}}
+    body = {**_body(), "tools": [TOOL, read]}
+    message = check_message(searching.post("/v1/messages", body).json())
+    assert _types(message["content"]) == ["server_tool_use", "web_search_tool_result", "tool_use"]
+    assert message["stop_reason"] == "tool_use" and len(fake.requests) == 1
+
+
+class _Hosted(BaseHTTPRequestHandler):
+    """Brave's ``GET /res/v1/web/search`` and Tavily's ``POST /search``."""
+
+    seen: list[dict[str, Any]] = []
+
+    def _answer(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        _Hosted.seen.append({"path": url.path, "query": parse_qs(url.query),
+                             "token": self.headers.get("x-subscription-token")})
+        self._answer({"type": "search", "web": {"results": [
+            {"url": "https://brave.example/a", "title": "A", "description": "from brave",
+             "page_age": "2026-01-02T00:00:00"}]}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        _Hosted.seen.append({"path": self.path, "json": json.loads(self.rfile.read(length)),
+                             "auth": self.headers.get("authorization")})
+        self._answer({"query": "q", "results": [
+            {"url": "https://tavily.example/b", "title": "B", "content": "from tavily",
+             "score": 0.9}]})
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("backend", ["brave", "tavily"])
+def test_hosted_backends_speak_their_apis(
+    fake_session: FakeOCI, oci_key: TestKey, tmp_path_factory: pytest.TempPathFactory,
+    backend: str,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hosted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hosted.seen.clear()
+    directory = tmp_path_factory.mktemp(backend)
+    (directory / "search.key").write_text("secret-token\n")
+    path = "/res/v1/web/search" if backend == "brave" else "/search"
+    ws = {"backend": backend, "url": f"http://127.0.0.1:{server.server_address[1]}{path}",
+          "api_key_file": str(directory / "search.key")}
+    config = write_config(directory, fake_session.url, oci_key.config_path,
+                          keys_file=write_keys(directory), web_search=ws)
+    try:
+        with GatewayServer(config) as gw:
+            fake_session.reset()
+            _script(fake_session, "paris")
+            tool = {**TOOL, "allowed_domains": ["brave.example", "tavily.example"]}
+            message = check_message(gw.post("/v1/messages", _body(tool=tool)).json())
+    finally:
+        server.shutdown()
+    (seen,) = _Hosted.seen
+    (item,) = message["content"][1]["content"]
+    if backend == "brave":
+        assert seen["token"] == "secret-token"
+        assert seen["query"]["q"] == ["paris (site:brave.example OR site:tavily.example)"]
+        assert item["url"] == "https://brave.example/a" and item["page_age"].startswith("2026")
+    else:
+        assert seen["auth"] == "Bearer secret-token"
+        assert seen["json"]["query"] == "paris"
+        assert seen["json"]["include_domains"] == ["brave.example", "tavily.example"]
+        assert item["url"] == "https://tavily.example/b" and "page_age" not in item
+
+
+def test_a_client_leaving_mid_loop_frees_the_stream(
+    searching: GatewayServer, fake: FakeOCI, caplog: pytest.LogCaptureFixture
+) -> None:
+    _script(fake, "slow please")
+    with httpx.Client(timeout=10) as client, client.stream(
+        "POST", searching.url + "/v1/messages", json=_body(stream=True),
+        headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"},
+    ) as resp:
+        assert resp.status_code == 200
+        first = next(resp.iter_bytes())
+        assert first.startswith(b"event: message_start")
+    # the gateway goes on serving; nothing failed on its side
+    fake.reset()
+    _script(fake, "weather in Paris")
+    message = check_message(searching.post("/v1/messages", _body()).json())
+    assert message["text"] and message["usage"]["server_tool_use"]["web_search_requests"] == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
