@@ -44,7 +44,7 @@ from app.service.param_memory import ParamMemory
 from app.service.parse import parse
 from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
-from app.translate.server_tools import web_search_tool
+from app.translate.server_tools import history, model_request, web_search_tool
 from app.translate.to_oci import to_oci
 from app.translate.tokens import Calibrator, raw_estimate
 
@@ -99,6 +99,8 @@ class MessagesService:
         config = self.config
         req = parse(body, CountTokensRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
+        if resolved.spec.has("tools") and web_search_tool(req) is not None:
+            req = model_request(req, history(req.messages), first=True, exhausted=False)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 

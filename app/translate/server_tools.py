@@ -9,7 +9,8 @@ Contract:
   blocks turned into a ``tool_use`` and a ``tool_result`` whose text lists the results (the
   assistant turn is split around the result, as a tool loop is), ``stream`` off, and the forced
   ``tool_choice`` of Claude Code's WebSearch sub-request kept for the first turn only (kept
-  later it would force a search on every turn). :func:`history` does only the history part.
+  later it would force a search on every turn); ``count_tokens`` counts that request too.
+  :func:`history` does only the history part.
 - :func:`server_tool_use`, :func:`search_result` and :func:`search_error` build the blocks the
   client receives; ``encrypted_content`` is opaque to clients (a versioned base64url of the
   snippet) and round-trips: :func:`history` decodes it back into the model's result text.
@@ -24,13 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
 from app.anthropic import sse
 from app.anthropic.models import (
+    CountTokensRequest,
     Message,
     MessagesRequest,
     OtherBlock,
@@ -41,6 +43,7 @@ from app.anthropic.models import (
     ToolUseBlock,
 )
 
+_Req = TypeVar("_Req", MessagesRequest, CountTokensRequest)
 NAME = "web_search"
 _ENC_PREFIX = "gws1."  # the gateway's opaque encrypted_content, version 1
 _MAX_QUERY = 500
@@ -74,7 +77,7 @@ class Options:
     blocked: tuple[str, ...]
 
 
-def web_search_tool(req: MessagesRequest) -> Tool | None:
+def web_search_tool(req: MessagesRequest | CountTokensRequest) -> Tool | None:
     for tool in req.tools or ():
         if tool.type is not None and tool.type.startswith("web_search_"):
             return tool
@@ -120,18 +123,17 @@ def query_of(block: dict[str, Any]) -> str:
     return q.strip()[:_MAX_QUERY] if isinstance(q, str) else ""
 
 
-def model_request(
-    req: MessagesRequest, messages: list[Message], *, first: bool, exhausted: bool
-) -> MessagesRequest:
+def model_request(req: _Req, messages: list[Message], *, first: bool, exhausted: bool) -> _Req:
     tools = [FUNCTION if t is web_search_tool(req) else t for t in req.tools or ()]
     choice = req.tool_choice
     if exhausted:
         choice = ToolChoice(type="none")
     elif not first and choice is not None and choice.type in ("tool", "any"):
         choice = ToolChoice(type="auto")
-    return req.model_copy(
-        update={"tools": tools, "messages": messages, "tool_choice": choice, "stream": False}
-    )
+    update: dict[str, Any] = {"tools": tools, "messages": messages, "tool_choice": choice}
+    if isinstance(req, MessagesRequest):
+        update["stream"] = False
+    return req.model_copy(update=update)
 
 
 def history(messages: list[Message]) -> list[Message]:
