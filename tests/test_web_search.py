@@ -24,7 +24,6 @@ from app.conformance.stream_check import check_message, check_stream
 from emulator import FakeOCI, Scenario, TestKey, tool_call
 from tests.harness import ALICE, GatewayServer, fixture_body, sdk, write_config, write_keys
 
-RELEASE = threading.Event()
 TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
 
 RESULTS = [
@@ -37,6 +36,8 @@ RESULTS = [
 
 class _Searx(BaseHTTPRequestHandler):
     queries: list[dict[str, list[str]]] = []
+    #: holds the "slow" searches until the serving fixture ends (one event per fixture)
+    release = threading.Event()
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -49,7 +50,7 @@ class _Searx(BaseHTTPRequestHandler):
             status, body = 500, b"<html>internal error</html>"
         else:
             if "slow" in q:
-                RELEASE.wait(5)  # held until the test ends; the gateway's timeout is 1 s
+                _Searx.release.wait(5)  # held until the fixture ends; the gateway's timeout: 1 s
             status, body = 200, json.dumps({"query": q, "results": RESULTS}).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -63,12 +64,13 @@ class _Searx(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def searx() -> Iterator[str]:
+    _Searx.release = threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Searx)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
-    RELEASE.set()
+    _Searx.release.set()
     server.shutdown()
 
 
