@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 # The ``models:`` entries are the catalog's specs; their schema lives with the catalog.
 from app.catalog.catalog import discovery_ids
 from app.catalog.spec import ModelSpec
+
+# Sections for single features (media fetching, routing rules, web search) have their own module.
+from app.config_sections import Media, RoutingRule, Strict, WebSearch
 
 # The ``teams:`` entries are policies; their schema lives with the policy object.
 from app.security.policy import Budget, TeamSpec
@@ -40,8 +43,7 @@ class ConfigError(Exception):
     """The config file is missing, unreadable or invalid; the message says where and why."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 class Timeouts(_Strict):
@@ -208,46 +210,6 @@ class Observability(_Strict):
     record_content: bool = False
 
 
-class Media(_Strict):
-    """Anthropic ``url`` image/document sources: OCI takes base64 only, so the gateway fetches
-    them (app/service/media.py); the limits keep that fetch from being a way into the network."""
-
-    fetch: bool = True
-    #: largest image or document fetched, in bytes
-    max_bytes: int = Field(5 * 1024 * 1024, ge=1)
-    #: seconds for all the fetches of one request together
-    timeout: float = Field(10.0, gt=0)
-    #: url sources in one request at most
-    max_items: int = Field(20, ge=1, le=100)
-    max_redirects: int = Field(3, ge=0, le=10)
-    #: fetch from private, loopback, link-local and other non-public addresses too
-    allow_private: bool = False
-    #: host names or IP literals fetched even when they resolve to non-public addresses
-    allowed_hosts: tuple[str, ...] = ()
-
-
-#: the kinds of request a routing rule can match (app/service/routing.py says how each is known)
-RequestClass = Literal["main", "subagent", "compaction", "auxiliary", "title"]
-
-
-class RouteMatch(_Strict):
-    """``routing[].match``: every matcher given must hold (none given: every request)."""
-
-    request_class: RequestClass | tuple[RequestClass, ...] | None = None
-    #: the gateway's calibrated input-token estimate for the requested model, at least this
-    min_input_tokens: int | None = Field(None, ge=0)
-    #: whether the request asks for thinking (``enabled`` or ``adaptive``)
-    thinking: bool | None = None
-    #: glob over the model name the client sent or the gateway model it resolved to
-    model: str | None = None
-
-
-class RoutingRule(_Strict):
-    match: RouteMatch = RouteMatch()
-    #: the gateway model (a key of ``models:``) that serves the requests the rule matches
-    model: str
-
-
 class GatewayConfig(_Strict):
     oci: OciSection
     models: dict[str, ModelSpec]
@@ -262,6 +224,7 @@ class GatewayConfig(_Strict):
     media: Media = Media()
     #: ordered rules, first match wins, applied after the model name is resolved
     routing: tuple[RoutingRule, ...] = ()
+    web_search: WebSearch = WebSearch()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -156,12 +156,16 @@ def test_server_and_typed_tools_are_left_out(gateway: GatewayServer, fake: FakeO
         {**BASH, "type": "custom", "eager_input_streaming": True, "cache_control": {
             "type": "ephemeral"}, "strict": True},
     ]
-    # forcing a tool that was left out: the model answers freely instead of a 400
+    # the web_search server tool becomes the gateway's own function (tests/test_web_search.py)
     ok(gateway.post("/v1/messages", base(tools=tools,
                                          tool_choice={"type": "tool", "name": "web_search"})))
     req = chat(fake)
-    assert [t["name"] for t in req["tools"]] == ["Read", "Bash"]
-    assert req["toolChoice"] == {"type": "AUTO"}
+    assert [t["name"] for t in req["tools"]] == ["Read", "web_search", "Bash"]
+    assert req["toolChoice"] == {"type": "FUNCTION", "name": "web_search"}
+    # forcing a tool that was left out: the model answers freely instead of a 400
+    ok(gateway.post("/v1/messages", base(tools=tools,
+                                         tool_choice={"type": "tool", "name": "bash"})))
+    assert chat(fake)["toolChoice"] == {"type": "AUTO"}
 
 
 @pytest.mark.parametrize("model", ["grok", "cohere"])
@@ -172,8 +176,8 @@ def test_websearch_sub_request_cc25(gateway: GatewayServer, fake: FakeOCI, model
     r = ok(gateway.post("/v1/messages?beta=true", body))
     result = check_stream(r.text)
     assert result["text"] == "Paris: 18C and sunny." and result["stop_reason"] == "end_turn"
-    req = chat(fake)
-    assert "tools" not in req and "toolChoice" not in req  # nothing left to choose from
+    req = chat(fake)  # the gateway runs the search (tests/test_web_search.py)
+    assert len(req["tools"]) == 1 and "web_search" in json.dumps(req["tools"])
 
 
 # --- history: tool_use and tool_result ---------------------------------------------------------

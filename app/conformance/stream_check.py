@@ -8,8 +8,11 @@ returns the reconstructed message: ``content`` (blocks with text / thinking / pa
 only while open and of the block's kind, stopped once; ``input_json_delta`` fragments
 concatenate to valid JSON; one ``message_delta`` with ``output_tokens`` after all blocks
 closed; exactly one ``message_stop`` and nothing after it (or a single terminal ``error`` event
-instead of ``message_delta``/``message_stop``). :func:`check_message` does the same for a JSON
-(non-streaming) answer and returns it in the same shape.
+instead of ``message_delta``/``message_stop``). Web search blocks: a ``server_tool_use`` (id
+``srvtoolu_…``) streams like ``tool_use``; a ``web_search_tool_result`` arrives whole in its
+``content_block_start``, answers an earlier ``server_tool_use`` and holds results or an error.
+:func:`check_message` does the same for a JSON (non-streaming) answer and returns it in the
+same shape.
 
 It lives in ``app`` (not only in the test tree) because ``python -m app conformance`` checks
 live answers with it in the shipped image; ``devtools.sse_check`` re-exports it for the tests.
@@ -21,8 +24,45 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_DELTA_FOR = {"text": "text_delta", "thinking": "thinking_delta", "tool_use": "input_json_delta"}
-_BLOCK_TYPES = frozenset({"text", "thinking", "redacted_thinking", "tool_use"})
+_DELTA_FOR = {
+    "text": "text_delta",
+    "thinking": "thinking_delta",
+    "tool_use": "input_json_delta",
+    "server_tool_use": "input_json_delta",
+}
+_BLOCK_TYPES = frozenset(
+    {
+        "text",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "server_tool_use",
+        "web_search_tool_result",
+    }
+)
+_TOOL_BLOCKS = ("tool_use", "server_tool_use")
+
+
+def _check_search_result(block: dict[str, Any], server_ids: set[str], where: str) -> None:
+    """A ``web_search_tool_result`` answers an earlier ``server_tool_use`` and holds a list of
+    ``web_search_result`` items or one ``web_search_tool_result_error``."""
+    _need(block.get("tool_use_id") in server_ids, f"{where} answers no earlier server_tool_use")
+    content = block.get("content")
+    if isinstance(content, dict):
+        _need(
+            content.get("type") == "web_search_tool_result_error" and content.get("error_code"),
+            f"{where} bad error content {content}",
+        )
+        return
+    _need(isinstance(content, list), f"{where} content is neither a list nor an error")
+    for item in content or ():
+        _need(
+            item.get("type") == "web_search_result" and item.get("url") and "title" in item,
+            f"{where} bad result {item}",
+        )
+        _need(isinstance(item.get("encrypted_content"), str), f"{where} no encrypted_content")
+
+
 STOP_REASONS = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"}
 )
@@ -66,6 +106,7 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
     open_index: int | None = None
     stopped: set[int] = set()
     delta_seen = stop_seen = False
+    server_ids: set[str] = set()
     result: dict[str, Any] = {"events": events, "error": None}
     for name, data in events[1:]:
         _need(not stop_seen, f"{name} after message_stop")
@@ -80,9 +121,15 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
             _need(open_index is None, f"block {data['index']} started while {open_index} open")
             _need(data["index"] == len(blocks), f"block index {data['index']} out of order")
             block = dict(data["content_block"])
-            if block["type"] == "tool_use":
+            _need(block["type"] in _BLOCK_TYPES, f"unknown block type {block['type']!r}")
+            if block["type"] in _TOOL_BLOCKS:
                 _need(block["input"] == {} and block["id"] and block["name"], f"bad {block}")
                 partial[data["index"]] = ""
+            if block["type"] == "server_tool_use":
+                _need(block["id"].startswith("srvtoolu_"), f"server_tool_use id {block['id']}")
+                server_ids.add(block["id"])
+            elif block["type"] == "web_search_tool_result":  # complete at start, no deltas
+                _check_search_result(block, server_ids, f"block {data['index']}")
             blocks.append(block)
             open_index = data["index"]
         elif name == "content_block_delta":
@@ -112,7 +159,7 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
             assert open_index is not None
             _need(data["index"] not in stopped, f"block {data['index']} stopped twice")
             stopped.add(data["index"])
-            if blocks[open_index]["type"] == "tool_use":
+            if blocks[open_index]["type"] in _TOOL_BLOCKS:
                 text = partial[open_index]
                 blocks[open_index]["input"] = json.loads(text) if text else {}
                 blocks[open_index]["partial_json"] = text
@@ -146,9 +193,14 @@ def check_message(message: Any) -> dict[str, Any]:
     _need(str(message.get("id", "")).startswith("msg_"), "id does not start with msg_")
     content = message.get("content")
     _need(isinstance(content, list), "content is not a list")
+    server_ids: set[str] = set()
     for i, block in enumerate(content):
         _need(block.get("type") in _BLOCK_TYPES, f"content[{i}] has type {block.get('type')!r}")
-        if block["type"] == "tool_use":
+        if block["type"] == "server_tool_use":
+            server_ids.add(block.get("id", ""))
+        elif block["type"] == "web_search_tool_result":
+            _check_search_result(block, server_ids, f"content[{i}]")
+        if block["type"] in _TOOL_BLOCKS:
             _need(block.get("id") and block.get("name"), f"content[{i}] tool_use without id/name")
             _need(isinstance(block.get("input"), dict), f"content[{i}] input is not an object")
     _need(message.get("stop_reason") in STOP_REASONS, f"stop_reason {message.get('stop_reason')}")

@@ -19,8 +19,9 @@ answer (:mod:`.finish`), counting tokens, times, overhead and cost (:mod:`.accou
 Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.media` (url
 images and PDFs fetched as base64), :mod:`.upstream` (targets, attempts, spans; refused
 parameters in :mod:`.param_memory`, retirement notices in :mod:`.lifecycle`), :mod:`.finish`
-(JSON and stream answers), :mod:`.accounting` (the per-request record: metrics, access log,
-calibrator feed).
+(JSON and stream answers), :mod:`.web_search` (the ``web_search`` server tool's loop,
+searches in :mod:`.search_backends`), :mod:`.accounting` (the per-request record: metrics,
+access log, calibrator feed).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from app.oci.client import OciClient
 from app.security.budgets import Budgets
 from app.security.limits import Limiter
 from app.security.policy import Principal
+from app.service import web_search
 from app.service.accounting import Accounting, Call, new_request_id
 from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
 from app.service.lifecycle import RetirementNotices
@@ -47,6 +49,7 @@ from app.service.parse import parse
 from app.service.routing import route
 from app.service.upstream import Circuits, attempt_upstream
 from app.translate.common import mint_id
+from app.translate.server_tools import history, model_request, web_search_tool
 from app.translate.to_oci import to_oci
 from app.translate.tokens import Calibrator, raw_estimate
 
@@ -130,6 +133,8 @@ class MessagesService:
         config = self.config
         req = parse(body, CountTokensRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
+        if resolved.spec.has("tools") and web_search_tool(req) is not None:
+            req = model_request(req, history(req.messages), first=True, exhausted=False)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 
@@ -145,6 +150,9 @@ class MessagesService:
             await inline_media(req, resolved.spec, config.media)
             # waiting for a media server is not the gateway's own time (gateway_overhead)
             call.upstream_wait += time.perf_counter() - t0
+        if resolved.spec.has("tools") and web_search_tool(req) is not None:
+            # the gateway runs Anthropic's web_search server tool itself (a tool loop)
+            return await web_search.answer(self, req, resolved, key, call, config)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)

@@ -32,7 +32,7 @@ from app.anthropic.models import (
     UrlSource,
 )
 from app.catalog.spec import ModelSpec
-from app.config import Media
+from app.config_sections import Media
 from app.errors import InvalidRequest
 from app.observability import metrics as m
 from app.oci.media_fetch import Fetched, FetchRefused, MediaFetcher

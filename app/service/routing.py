@@ -36,7 +36,7 @@ from typing import Any
 
 from app.anthropic.models import MessagesRequest, TextBlock
 from app.catalog import Catalog, Resolved
-from app.config import RequestClass, RoutingRule
+from app.config_sections import RequestClass, RoutingRule
 from app.security.policy import Principal
 
 HINT_HEADER = "x-claude-code-request-class"
