@@ -39,16 +39,12 @@ from typing import Any
 import orjson
 
 from app.anthropic.models import (
-    DocumentBlock,
-    ImageBlock,
     MessagesRequest,
     TextBlock,
     ThinkingBlock,
-    ToolResultBlock,
     ToolUseBlock,
 )
 from app.catalog import ModelSpec, Resolved
-from app.errors import InvalidRequest
 from app.translate import content as c
 from app.translate.request import (
     AnthropicRequest,
@@ -61,7 +57,7 @@ from app.translate.request import (
     structured_output,
     tool_schema,
 )
-from app.translate.to_oci_generic import sanitized_parameters
+from app.translate.to_oci_generic import sanitized_parameters, user_messages
 from app.translate.tool_schema import sanitize_schema
 
 
@@ -89,7 +85,8 @@ def to_oci_coherev2(req: AnthropicRequest, resolved: Resolved, compartment_id: s
         elif msg.role == "assistant":
             _assistant(msg.content, messages, reasoning)
         else:
-            _user(msg.content, messages, name, vision)
+            # a PDF is a 400: a V2 DOCUMENT is a retrieval snippet, not a file part
+            user_messages(msg.content, messages, name, vision, False, image_type="IMAGE_URL")
 
     chat: dict[str, Any] = {"apiFormat": "COHEREV2", "messages": messages}
     tools = custom_tools(req, spec)
@@ -178,39 +175,3 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]], reasoning: bool) ->
     else:
         msg["content"] = [*thinking, *(_text(t) for t in texts)]
     out.append(msg)
-
-
-def _user(blocks: list[Any], out: list[dict[str, Any]], model: str, vision: bool) -> None:
-    parts: list[dict[str, Any]] = []
-    tool_images: list[dict[str, Any]] = []
-    for b in blocks:
-        if isinstance(b, ToolResultBlock):
-            images = c.tool_result_images(b.content)
-            note = c.image_note(len(images), model, vision)
-            out.append(
-                {
-                    "role": "TOOL",
-                    "toolCallId": b.tool_use_id,
-                    "content": [_text(c.tool_result_text(b.content, b.is_error, note))],
-                }
-            )
-            if vision:
-                tool_images.extend(_image(img, model, vision) for img in images)
-        elif isinstance(b, TextBlock):
-            if b.text:
-                parts.append(_text(b.text))
-        elif isinstance(b, ImageBlock):
-            parts.append(_image(b, model, vision))
-        elif isinstance(b, DocumentBlock):
-            # plain-text documents inline; a PDF is a 400 (V2 DOCUMENT is not a file part)
-            parts.append(c.document_part(b, model, documents=False))
-        elif getattr(b, "type", None) == "tool_use":
-            raise InvalidRequest("tool_use blocks are only allowed in assistant messages")
-    if tool_images:
-        parts = [_text("Images from the tool results:"), *tool_images, *parts]
-    if parts:
-        out.append({"role": "USER", "content": parts})
-
-
-def _image(block: ImageBlock, model: str, vision: bool) -> dict[str, Any]:
-    return {"type": "IMAGE_URL", "imageUrl": {"url": c.image_url(block, model, vision)}}

@@ -134,7 +134,9 @@ def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: st
         if msg.role == "assistant":
             _assistant(msg.content, messages)
         else:
-            _user(_results_in_call_order(msg.content, messages), messages, name, vision, documents)
+            user_messages(
+                _results_in_call_order(msg.content, messages), messages, name, vision, documents
+            )
     if profile.pair_tool_calls:
         messages = pair_tool_calls(messages)
     if profile.tool_only_text_part:
@@ -295,9 +297,17 @@ def _results_in_call_order(blocks: list[Any], out: list[dict[str, Any]]) -> list
     return [*results, *(b for b in blocks if not isinstance(b, ToolResultBlock))]
 
 
-def _user(
-    blocks: list[Any], out: list[dict[str, Any]], model: str, vision: bool, documents: bool
+def user_messages(
+    blocks: list[Any],
+    out: list[dict[str, Any]],
+    model: str,
+    vision: bool,
+    documents: bool,
+    image_type: str = "IMAGE",
 ) -> None:
+    """A user turn -> one TOOL message per tool result, then one USER message (the results'
+    images first, then the user's own blocks). Shared with COHEREV2, whose messages have the
+    same shape except the image part's type (``IMAGE_URL``) and no file documents."""
     parts: list[dict[str, Any]] = []
     tool_images: list[dict[str, Any]] = []
     for b in blocks:
@@ -315,14 +325,14 @@ def _user(
             )
             if vision:
                 tool_images.extend(
-                    {"type": "IMAGE", "imageUrl": {"url": c.image_url(img, model, vision)}}
+                    {"type": image_type, "imageUrl": {"url": c.image_url(img, model, vision)}}
                     for img in images
                 )
         elif isinstance(b, TextBlock):
             if b.text:
                 parts.append({"type": "TEXT", "text": b.text})
         elif isinstance(b, ImageBlock):
-            parts.append({"type": "IMAGE", "imageUrl": {"url": c.image_url(b, model, vision)}})
+            parts.append({"type": image_type, "imageUrl": {"url": c.image_url(b, model, vision)}})
         elif isinstance(b, DocumentBlock):
             parts.append(c.document_part(b, model, documents))
         elif getattr(b, "type", None) == "tool_use":
