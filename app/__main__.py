@@ -36,10 +36,19 @@ import sys
 import time
 from typing import Any
 
+from app.catalog.spec import ModelSpec
 from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.settings import Settings, whole_seconds
 
 _CAPS = ("tools", "vision", "reasoning", "documents", "structured_output")
+
+
+def _price_text(spec: ModelSpec) -> str:
+    price = spec.unit_price
+    if price is None:
+        return "none (costs 0 USD)"
+    cached = "" if price.cached_input is None else f", cached {price.cached_input}"
+    return f"in {price.input} / out {price.output}{cached} USD per 1M ({spec.price_source})"
 
 
 def _print_config(config: GatewayConfig, path: str) -> None:
@@ -55,7 +64,8 @@ def _print_config(config: GatewayConfig, path: str) -> None:
         print(
             f"  {name}: {target} ({mode}, {spec.format}, context {spec.context_window}, "
             f"max output {spec.output_limit}, {spec.tokens_param}, "
-            f"capabilities: {', '.join(c for c in _CAPS if spec.has(c)) or '-'})"
+            f"capabilities: {', '.join(c for c in _CAPS if spec.has(c)) or '-'}, "
+            f"price: {_price_text(spec)})"
         )
     if config.aliases:
         print("aliases (first match wins):")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 from calendar import timegm
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,9 +232,34 @@ def test_who_may_read_whose_usage(priced: GatewayServer) -> None:
     assert get("wrong-key-0123456789").status_code == 401
 
 
-def test_unpriced_models_cost_nothing_and_carry_no_headers(
-        gateway: GatewayServer, fake: FakeOCI) -> None:
-    r = gateway.post("/v1/messages", BODY)
-    assert r.status_code == 200
-    assert "anthropic-ratelimit-unified-status" not in r.headers
-    assert metric(gateway.metrics_url, "gateway_spend_usd_total", key_id="alice") == 0
+def test_list_prices_apply_unless_the_entry_opts_out(
+        fake: FakeOCI, oci_key: TestKey, tmp_path: Path) -> None:
+    """An on-demand model without ``price`` costs its shipped list price (xai.grok-4: 3/15 USD
+    per 1M); ``price: null``, an unknown OCI id and a dedicated endpoint cost nothing."""
+    models = {
+        "grok-listed": TEST_MODELS["grok"],  # xai.grok-4: listed (a fresh label: the registry
+        # is the test process's)
+        "grok-free": {**TEST_MODELS["grok"], "price": None},
+        "grok-fast": TEST_MODELS["grok-fast"],  # xai.grok-4-fast-non-reasoning: not listed
+        "dedicated": {"endpoint_id": "ocid1.generativeaiendpoint.oc1..x",
+                      "base_model": "xai.grok-4"},
+    }
+    path = write_config(tmp_path, fake.url, oci_key.config_path, models=models)
+    fake.set_default(Scenario(text="hello there", usage=USAGE))
+    try:
+        with GatewayServer(path) as server:
+            for name in ("grok-listed", "grok-free", "grok-fast"):
+                r = server.post("/v1/messages", {**BODY, "model": name})
+                assert r.status_code == 200, r.text
+                assert "anthropic-ratelimit-unified-status" not in r.headers  # no budget applies
+            listed = (100 * 3.0 + 50 * 15.0) / 1_000_000
+            assert metric(server.metrics_url, "gateway_spend_usd_total",
+                          model="grok-listed") == pytest.approx(listed)
+            for name in ("grok-free", "grok-fast"):
+                assert metric(server.metrics_url, "gateway_spend_usd_total", model=name) == 0
+            checked = subprocess.run([sys.executable, "-m", "app", "check", "--config", str(path)],
+                                     capture_output=True, text=True, timeout=60)
+            assert "price: in 3.0 / out 15.0 USD per 1M (list)" in checked.stdout
+            assert checked.stdout.count("price: none (costs 0 USD)") == 3
+    finally:
+        fake.set_default(None)

@@ -47,3 +47,33 @@ def test_oci_section_needs_a_region_or_an_endpoint() -> None:
         parse_config({"oci": {"compartment_id": "c"}, "models": {"m": {"model_id": "x"}}})
     for where in ({"region": "us-chicago-1"}, {"endpoint": "http://127.0.0.1:1"}):
         parse_config({"oci": {"compartment_id": "c", **where}, "models": {"m": {"model_id": "x"}}})
+
+
+def test_list_prices_are_known_models_with_sane_figures() -> None:
+    """The shipped price table names OCI ids the profile table knows (no typo'd id silently
+    never matching) and every figure is a positive per-million price, cached below input."""
+    from app.catalog.list_prices import list_price, priced_models
+    from app.catalog.profiles import FALLBACK, table_profile
+
+    assert len(priced_models()) >= 30
+    for model_id in priced_models():
+        assert table_profile(model_id) is not FALLBACK, model_id
+        price = list_price(model_id)
+        assert price is not None and 0 < price.input < 50 and 0 < price.output < 100
+        assert price.cached_input is None or price.cached_input < price.input
+    assert list_price("xai.grok-4-fast-non-reasoning") is None
+
+
+def test_spec_price_sources() -> None:
+    from app.catalog.spec import ModelSpec
+
+    listed = ModelSpec(model_id="xai.grok-4")
+    assert listed.price is None and listed.price_source == "list"
+    price = listed.unit_price
+    assert price is not None and (price.input, price.output) == (3.0, 15.0)
+    own = ModelSpec(model_id="xai.grok-4", price={"input": 1.0, "output": 2.0})
+    assert own.price_source == "config" and own.unit_price == own.price
+    off = ModelSpec(model_id="xai.grok-4", price=None)
+    assert off.unit_price is None and off.price_source is None
+    dedicated = ModelSpec(endpoint_id="ocid1.generativeaiendpoint.oc1..x", base_model="xai.grok-4")
+    assert dedicated.unit_price is None

@@ -6,9 +6,8 @@ Contract:
   reasoning inside ``completionTokens``) and ``cached_input`` (prompt tokens served from the
   cache; default: the ``input`` price, so a missing figure never makes a request cheaper).
 - :func:`cost` turns an Anthropic ``usage`` dict (``input_tokens`` without the cache reads,
-  ``cache_read_input_tokens``, ``output_tokens``) into USD. A model without a price costs 0:
-  the gateway ships no default prices (README "Spend and budgets": OCI's prices depend on the
-  contract, region and serving mode; dedicated clusters are billed per hour, not per token).
+  ``cache_read_input_tokens``, ``output_tokens``) into USD. A model without a price costs 0
+  (an entry's default price is the shipped list price, app/catalog/list_prices.py).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from app.catalog.list_prices import list_price
 from app.catalog.price import Price
 from app.catalog.profiles import ApiFormat, ModelProfile, ProfileOverrides, table_profile
 
@@ -103,11 +104,13 @@ class ModelSpec(_Spec):
     #: over through the others in order; unset: the primary first (app/oci/breaker.py)
     spread: Literal["weighted"] | None = None
     weight: float | None = Field(None, ge=0)
-    #: USD per million tokens (app/catalog/price.py); None: requests cost 0 (no default prices)
+    #: USD per million tokens (app/catalog/price.py). Unset: the shipped list price of an
+    #: on-demand ``model_id`` (app/catalog/list_prices.py); ``null``: requests cost 0
     price: Price | None = None
 
     _profile: ModelProfile = PrivateAttr()
     _output_limit: int = PrivateAttr()
+    _unit_price: Price | None = PrivateAttr(None)
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +153,23 @@ class ModelSpec(_Spec):
         self._output_limit = (
             min(cap, self.max_output_tokens) if cap and on_demand else self.max_output_tokens
         )
+        self._unit_price = self.price
+        if "price" not in self.model_fields_set and self.model_id:
+            # dedicated endpoints are billed per unit-hour: only on-demand ids get a list price
+            self._unit_price = list_price(self.model_id)
+
+    @property
+    def unit_price(self) -> Price | None:
+        """What the tokens cost: ``price`` as configured, else the shipped list price of an
+        on-demand ``model_id`` (None: unpriced, requests cost 0)."""
+        return self._unit_price
+
+    @property
+    def price_source(self) -> str | None:
+        """``config``, ``list`` (app/catalog/list_prices.py) or None (unpriced)."""
+        if self._unit_price is None:
+            return None
+        return "config" if "price" in self.model_fields_set else "list"
 
     @property
     def profile(self) -> ModelProfile:

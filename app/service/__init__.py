@@ -59,11 +59,13 @@ log = logging.getLogger("app.service")
 
 
 def warn_unpriced(config: GatewayConfig) -> None:
-    """Budgets without prices never bite: say so at load time (no default prices ship)."""
+    """Budgets without prices never bite: say so at load time. A model is unpriced when its
+    entry sets ``price: null``, or serves a dedicated endpoint or an OCI id the shipped list
+    (app/catalog/list_prices.py) does not know, and sets no ``price``."""
     budgeted = any(t.budget for t in config.teams.values()) or bool(
         config.budgets.default_user or config.budgets.users
     )
-    unpriced = sorted(name for name, spec in config.models.items() if spec.price is None)
+    unpriced = sorted(name for name, spec in config.models.items() if spec.unit_price is None)
     if unpriced:
         log.log(
             logging.WARNING if budgeted else logging.INFO,

@@ -237,7 +237,7 @@ def charge(call: Call) -> None:
     if resolved is None or not usage:
         return
     call.cost_estimated = not call.usage or not call.usage_reported
-    call.cost_usd = usd = cost(resolved.spec.price, usage)
+    call.cost_usd = usd = cost(resolved.spec.unit_price, usage)
     who = call.principal
     team = (who.team if who else None) or "-"
     if usd > 0:
