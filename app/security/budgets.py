@@ -149,11 +149,16 @@ def unified_headers(capped: list[Reading], warn_at: float) -> dict[str, str]:
 
     Claude Code reads them on every answer to show usage against the limit and to warn before
     it is reached, and on a 429 to tell a spend cap from a throttle (Claude Code gateway docs:
-    code.claude.com/docs/en/llm-gateway-protocol and claude-apps-gateway-spend-limits; the
-    names and value forms are Anthropic's own: ``-status`` allowed | allowed_warning |
-    rejected, ``-reset`` epoch seconds, ``-utilization`` the spent fraction, 0..1+). The values
-    describe the binding window: the exceeded one that resets last when rejected, else the most
-    used one.
+    code.claude.com/docs/en/llm-gateway-protocol and claude-apps-gateway-spend-limits). The
+    forms follow what Anthropic's API sends, as captured by several public clients of it:
+    ``-status`` allowed | allowed_warning | rejected and ``-reset`` epoch seconds (Claude Code
+    2.1.241 ends the turn with a ``rate_limit`` error, no retry, on a 429 with ``-status:
+    rejected``); utilization is a 0..1 fraction, as in Anthropic's per-window
+    ``-5h-utilization`` / ``-7d-utilization``. Those per-window names belong to Anthropic's
+    rolling 5-hour / 7-day subscription windows; the gateway's windows are UTC calendar days,
+    weeks and months, so it sends the un-suffixed ``-utilization`` for the binding window rather
+    than borrow names Claude Code would label "5-hour" or "weekly". The binding window: the
+    exceeded one that resets last when rejected, else the most used one.
     """
     if not capped:
         return {}
