@@ -312,21 +312,39 @@ def rows(results: dict[str, Any], add: Any, verdict: Any) -> None:
         kb = e["body_bytes"] / 1024
         head = f"{label} ({kb:,.0f} KB, {e['messages']} msgs)"
         t = _verdict_for(label, "CPU / floor", verdict)
-        add(sec, f"{head}: CPU per request vs floor (ms)", e["cpu_ms_per_request"],
-            e["floor_ms"], target=t[0], result=t[1])
+        add(
+            sec,
+            f"{head}: CPU per request vs floor (ms)",
+            e["cpu_ms_per_request"],
+            e["floor_ms"],
+            target=t[0],
+            result=t[1],
+        )
         tt = e["ttft"]
         add(sec, f"  {label}: time to first token (ms)", tt["gateway_ms"], tt["emulator_ms"])
         add(sec, f"  {label}: added TTFT (ms)", tt["added_ms"], ratio="")
         ct = e.get("count_tokens")
         if ct:
             t = _verdict_for(label, "count_tokens CPU / floor", verdict)
-            add(sec, f"  {label}: count_tokens CPU per request vs floor (ms)",
-                ct["cpu_ms_per_request"], e["floor_ms"], target=t[0], result=t[1])
+            add(
+                sec,
+                f"  {label}: count_tokens CPU per request vs floor (ms)",
+                ct["cpu_ms_per_request"],
+                e["floor_ms"],
+                target=t[0],
+                result=t[1],
+            )
         m = e.get("memory")
         if m:
             t = _verdict_for(label, "memory per in-flight request / body", verdict)
-            add(sec, f"  {label}: RSS per in-flight request vs body (KB, n={m['in_flight']})",
-                m["per_request_bytes"] / 1024, e["body_bytes"] / 1024, target=t[0], result=t[1])
+            add(
+                sec,
+                f"  {label}: RSS per in-flight request vs body (KB, n={m['in_flight']})",
+                m["per_request_bytes"] / 1024,
+                e["body_bytes"] / 1024,
+                target=t[0],
+                result=t[1],
+            )
         if e.get("errors") or tt.get("errors"):
             add(sec, f"  {label}: errors {e.get('errors')} {tt.get('errors')}", ratio="")
 
