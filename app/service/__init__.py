@@ -81,8 +81,8 @@ def warn_unpriced(config: GatewayConfig) -> None:
 
 def _has_url_sources(req: MessagesRequest) -> bool:
     """Whether any image/document block (also inside a tool result) has a url source: the
-    walk over the parsed blocks costs ~50 us for a 1 MB turn, a bytes search of the body ~1 ms
-    (``"`` is everywhere in JSON, so the substring search barely skips)."""
+    walk over the parsed blocks costs ~0.15 ms for a 1 MB turn, a bytes search of the body
+    ~0.7 ms (``"`` is everywhere in JSON, so the substring search barely skips)."""
     for msg in req.messages:
         if isinstance(msg.content, str):
             continue
