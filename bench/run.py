@@ -6,7 +6,7 @@ config/gateway.yaml pointed at the emulator) and aiohttp load-generator processe
 (the floor); prints a table with pass/fail against the targets and writes
 ``bench/results/latest.json``. Logs of the processes go to ``bench/results/logs/``.
 
-Sections (``--only a,b``): ttft, throughput, streams, cpu, modes, profile.
+Sections (``--only a,b``): ttft, throughput, streams, cpu, modes, long, profile.
 ``--quick`` shrinks every count (< 1 minute, CI smoke; skips the profile).
 """
 
