@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import long
+
 # (name, where, unit, comparison, limit)
 TARGETS = (
     ("added TTFT p50", ("ttft", "added_p50_ms"), "ms", "<=", 2.0),
@@ -33,6 +35,7 @@ TARGETS = (
         "<=",
         25.0,
     ),
+    *long.TARGETS,
 )
 
 
@@ -467,6 +470,8 @@ def render(results: dict[str, Any]) -> str:
             "(modes rows: the 'gateway' column is the gateway in that mode, the "
             "'emulator' column the default gateway)"
         )
+
+    long.rows(results, t.add, lambda name: _verdict(results, name))
 
     parts.insert(1, "")
     parts.insert(2, t.render())

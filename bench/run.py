@@ -6,7 +6,7 @@ config/gateway.yaml pointed at the emulator) and aiohttp load-generator processe
 (the floor); prints a table with pass/fail against the targets and writes
 ``bench/results/latest.json``. Logs of the processes go to ``bench/results/logs/``.
 
-Sections (``--only a,b``): ttft, throughput, streams, cpu, modes, profile.
+Sections (``--only a,b``): ttft, throughput, streams, cpu, modes, long, profile.
 ``--quick`` shrinks every count (< 1 minute, CI smoke; skips the profile).
 """
 
@@ -40,7 +40,7 @@ from devtools.procfs import (
 )
 from devtools.procs import EmulatorProcess, GatewayProcess, SinkProcess, http_request
 
-SECTIONS = ("ttft", "throughput", "streams", "cpu", "modes", "profile")
+SECTIONS = ("ttft", "throughput", "streams", "cpu", "modes", "long", "profile")
 RESULTS = ROOT / "bench" / "results"
 GW_MARKER = b"event: content_block_delta"
 OCI_MARKER = b'"TEXT","text"'
@@ -827,6 +827,12 @@ class Bench:
                 entry.update(analyse(raw, worker))
             out[label] = entry
         self.results["profile"] = out
+
+    def section_long(self) -> None:
+        """Claude Code turns of 16 KB … 4 MB: CPU, TTFT and memory vs the body's floor."""
+        from bench import long
+
+        self.results["long"] = long.section(self)
 
     # ---- run ---------------------------------------------------------------------------------
 

@@ -29,5 +29,7 @@ async def create_message(request: Request) -> Response:
         key = await authenticate(request, acct.call)
         body = await read_body(request, svc.config.server, acct.call)
         hint = request.headers.get(HINT_HEADER)  # Claude Code's request class, for routing
-        acct.answer(await cancel_on_disconnect(request, svc.messages(body, key, acct.call, hint)))
+        work = svc.messages(body, key, acct.call, hint)
+        del body  # the service drops the bytes once parsed; a long turn must not hold them here
+        acct.answer(await cancel_on_disconnect(request, work))
     return respond(acct)
