@@ -223,6 +223,12 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         _install_drain(app, settings)
         gc.collect()
         gc.freeze()  # start-up objects never need scanning again (DESIGN.md perf notes)
+        # Bigger GC generations (CPython's default is 700, 10, 10): with 2,000 streams open, the
+        # default ran full collections of ~340 ms CPU (and 16% of the worker's CPU went to GC)
+        # while new streams opened, each one stalling every open stream; they freed nothing
+        # (collected=0 in every generation under the bench loads). Measured with gc.callbacks
+        # in bench/ramp.py's run: GC CPU 2.7 s -> 0.36 s, longest pause 336 -> 35 ms.
+        gc.set_threshold(20_000, 50, 100)
         try:
             yield
         finally:
@@ -242,6 +248,9 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI 0.165's own OpenTelemetry (a second SERVER span, dependency and endpoint spans,
+        # metrics, a log bridge) doubled the spans per request: ServerSpanMiddleware is the one
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.gateway = None
@@ -283,12 +292,11 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
 
     app.openapi = openapi  # type: ignore[method-assign]
     if tracing.setup_tracing():
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from app.observability.server_span import ServerSpanMiddleware
 
-        # no span per ASGI send/receive: that is one span per streamed event (1.6x CPU/event)
-        FastAPIInstrumentor.instrument_app(
-            app, excluded_urls="healthz,readyz", exclude_spans=["send", "receive"]
-        )
+        # our own lean SERVER span, not opentelemetry-instrumentation-fastapi: a third of its
+        # CPU per request (app/observability/server_span.py, docs/design.md "Cheap tracing")
+        app.add_middleware(ServerSpanMiddleware)
     # outermost, as before: preflights are answered before tracing and routing
     app.add_middleware(_LiveCors, origins=app.state.cors)
     return app

@@ -36,6 +36,14 @@ TARGETS = (
         25.0,
     ),
     *long.TARGETS,
+    # bench/ramp.py: what 250 new streams/s add to the p99 gap of 2,000 streams already open
+    (
+        "p99 delay added by opening streams",
+        ("ramp", "gateway", "ramp_adds_p99_ms"),
+        "ms",
+        "<=",
+        10.0,
+    ),
 )
 
 
@@ -57,6 +65,8 @@ def targets_table(results: dict[str, Any]) -> list[dict[str, Any]]:
             ok = value <= limit if op == "<=" else value >= limit
         if path[0] == "streams" and (_get(results, ("streams", "streams")) or 0) < 2000:
             ok = None  # --quick: fewer streams than the target is about
+        if path[0] == "ramp" and (_get(results, ("ramp", "held")) or 0) < 2000:
+            ok = None
         out.append(
             {"name": name, "value": value, "limit": limit, "op": op, "unit": unit, "pass": ok}
         )
@@ -380,6 +390,10 @@ def render(results: dict[str, Any]) -> str:
         }
         if bad:
             t.add(sec, f"errors, short streams {bad}", ratio="")
+
+    from bench.ramp import render_rows
+
+    render_rows(results, t.add)
 
     cpu = results.get("cpu")
     if cpu:

@@ -6,7 +6,7 @@ config/gateway.yaml pointed at the emulator) and aiohttp load-generator processe
 (the floor); prints a table with pass/fail against the targets and writes
 ``bench/results/latest.json``. Logs of the processes go to ``bench/results/logs/``.
 
-Sections (``--only a,b``): ttft, throughput, streams, cpu, modes, long, profile.
+Sections (``--only a,b``): ttft, throughput, streams, ramp, cpu, modes, long, profile.
 ``--quick`` shrinks every count (< 1 minute, CI smoke; skips the profile).
 """
 
@@ -40,7 +40,7 @@ from devtools.procfs import (
 )
 from devtools.procs import EmulatorProcess, GatewayProcess, SinkProcess, http_request
 
-SECTIONS = ("ttft", "throughput", "streams", "cpu", "modes", "long", "profile")
+SECTIONS = ("ttft", "throughput", "streams", "ramp", "cpu", "modes", "long", "profile")
 RESULTS = ROOT / "bench" / "results"
 GW_MARKER = b"event: content_block_delta"
 OCI_MARKER = b'"TEXT","text"'
@@ -603,6 +603,11 @@ class Bench:
                 "foreign_cores": self.foreign(m0, self.mark(), res["client_cpu"]),
             }
         self.results["streams"] = out
+
+    def section_ramp(self) -> None:
+        from bench.ramp import section_ramp
+
+        section_ramp(self)
 
     def _cpu_runs(
         self, gw: GatewayProcess | None, label: str, delay: float | None = None
