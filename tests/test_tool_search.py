@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from app.conformance.stream_check import check_message, check_stream
+from app.translate.tokens import raw_estimate
 from emulator import FakeOCI, Scenario, tool_call
 from tests.harness import TEST_MODELS, GatewayServer, fixture_body, sdk
 
@@ -191,10 +192,28 @@ def test_count_tokens_counts_what_would_be_sent(gateway: GatewayServer) -> None:
                                    unsearched).json()["input_tokens"]
 
 
-def test_the_measurement_script_reports_the_saving() -> None:
-    from scripts.tool_search_tokens import measure
+def _inline(body: dict[str, Any]) -> dict[str, Any]:
+    """The same turn as Claude Code sends it with tool search off."""
+    out = copy.deepcopy(body)
+    out["tools"] = [{k: v for k, v in t.items() if k != "defer_loading"}
+                    for t in out["tools"] if t.get("name") != "ToolSearch"]
+    return out
 
-    figures = measure()
-    off, on = figures["without tool search"], figures["with"]
-    assert off["tools_sent"] == 127 and on["tools_sent"] == 28
-    assert on["estimated_input_tokens"] * 3 < off["estimated_input_tokens"]
+
+def test_the_measurement_reports_the_saving(gateway: GatewayServer, fake: FakeOCI) -> None:
+    """scripts/tool_search_tokens.py runs this; the README's figures are its output."""
+    body = {**fixture_body("cc-26-mcp-tool-search.json", "grok"), "stream": False}
+    figures = {}
+    for label, sent in (("tool search off", _inline(body)), ("tool search on", body)):
+        fake.clear_requests()
+        resp = gateway.post("/v1/messages", sent)
+        assert resp.status_code == 200, resp.text
+        details = fake.requests[-1].body
+        figures[label] = (len(details["chatRequest"].get("tools") or []),
+                          raw_estimate(details), len(json.dumps(details)))
+    for label, (tools, tokens, size) in figures.items():
+        print(f"\n{label:>16}: {tools:3d} tools, ~{tokens:6d} input tokens, "
+              f"{size:7d} bytes of ChatDetails")
+    off, on = figures["tool search off"], figures["tool search on"]
+    assert off[0] == 127 and on[0] == 28
+    assert on[1] * 3 < off[1]
