@@ -24,7 +24,7 @@ from app.catalog.catalog import discovery_ids
 from app.catalog.spec import ModelSpec
 
 # Sections for single features (media fetching, routing rules, web search) have their own module.
-from app.config_sections import Media, RoutingRule, Strict, WebSearch
+from app.config_sections import Media, RoutingRule, Strict, ToolSearch, WebSearch
 
 # The ``teams:`` entries are policies; their schema lives with the policy object.
 from app.security.policy import Budget, TeamSpec
@@ -225,6 +225,7 @@ class GatewayConfig(_Strict):
     #: ordered rules, first match wins, applied after the model name is resolved
     routing: tuple[RoutingRule, ...] = ()
     web_search: WebSearch = WebSearch()
+    tool_search: ToolSearch = ToolSearch()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -84,3 +84,19 @@ class WebSearch(Strict):
         if self.backend in ("brave", "tavily") and not self.api_key_file:
             raise ValueError(f"web_search.api_key_file: required for backend {self.backend}")
         return self
+
+
+class ToolSearch(Strict):
+    """Tool search over ``defer_loading`` tools, run by the gateway (app/service/tool_search.py;
+    README "Tool search")."""
+
+    #: with deferred tools but no Anthropic tool search tool in the request, offer the gateway's
+    #: own search function anyway (not when the client brings its own, e.g. Claude Code's
+    #: ``ToolSearch``)
+    offer: bool = True
+    #: the name of that function (the model calls it; clients see it in ``server_tool_use``)
+    name: str = Field("tool_search", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    #: tools per search (Anthropic's tool search returns 3-5)
+    max_results: int = Field(5, ge=1, le=20)
+    #: searches per request
+    max_uses: int = Field(10, ge=1, le=50)

@@ -38,9 +38,23 @@ _BLOCK_TYPES = frozenset(
         "tool_use",
         "server_tool_use",
         "web_search_tool_result",
+        "tool_search_tool_result",
     }
 )
 _TOOL_BLOCKS = ("tool_use", "server_tool_use")
+
+
+def _check_tool_search(block: dict[str, Any], server_ids: set[str], where: str) -> None:
+    """A ``tool_search_tool_result`` answers an earlier ``server_tool_use`` with
+    ``tool_references`` or a ``tool_search_tool_result_error`` (SDK 2.15's shapes)."""
+    _need(block.get("tool_use_id") in server_ids, f"{where} answers no earlier server_tool_use")
+    content = block.get("content") or {}
+    if content.get("type") == "tool_search_tool_result_error":
+        _need(bool(content.get("error_code")), f"{where} error without error_code")
+        return
+    _need(content.get("type") == "tool_search_tool_search_result", f"{where} bad {content}")
+    for ref in content.get("tool_references") or ():
+        _need(ref.get("type") == "tool_reference" and ref.get("tool_name"), f"{where} bad {ref}")
 
 
 def _check_search_result(block: dict[str, Any], server_ids: set[str], where: str) -> None:
@@ -130,6 +144,8 @@ def check_stream(body: str, *, allow_error: bool = False) -> dict[str, Any]:
                 server_ids.add(block["id"])
             elif block["type"] == "web_search_tool_result":  # complete at start, no deltas
                 _check_search_result(block, server_ids, f"block {data['index']}")
+            elif block["type"] == "tool_search_tool_result":
+                _check_tool_search(block, server_ids, f"block {data['index']}")
             blocks.append(block)
             open_index = data["index"]
         elif name == "content_block_delta":
@@ -200,6 +216,8 @@ def check_message(message: Any) -> dict[str, Any]:
             server_ids.add(block.get("id", ""))
         elif block["type"] == "web_search_tool_result":
             _check_search_result(block, server_ids, f"content[{i}]")
+        elif block["type"] == "tool_search_tool_result":
+            _check_tool_search(block, server_ids, f"content[{i}]")
         if block["type"] in _TOOL_BLOCKS:
             _need(block.get("id") and block.get("name"), f"content[{i}] tool_use without id/name")
             _need(isinstance(block.get("input"), dict), f"content[{i}] input is not an object")

@@ -182,6 +182,13 @@ CLIENT_ERRORS = Counter(
     "Requests refused before any upstream call, by Anthropic error type.",
     ["route", "error_type"],
 )
+SERVER_TOOL_CALLS = Counter(
+    "gateway_server_tool_calls",
+    "Server-tool calls the gateway ran for the model. tool: web_search|tool_search; backend: "
+    "searxng|brave|tavily|none for web search, regex|bm25 for tool search; outcome: ok|empty|"
+    "error code (unavailable, too_many_requests, max_uses_exceeded, invalid_tool_input, ...).",
+    ["tool", "backend", "outcome"],
+)
 RATELIMIT_BACKEND_ERRORS = Counter(
     "gateway_ratelimit_backend_errors",
     "Failures of the shared limit store (Redis); the gateway fails open.",
@@ -286,7 +293,7 @@ if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no")
     PARAM_DROPPED = MODEL_RETIREMENT_NOTICE = MEDIA_FETCHES = _NOOP  # type: ignore[assignment]
     CIRCUIT_STATE = CIRCUIT_TRANSITIONS = _NOOP  # type: ignore[assignment]
     SPEND = BUDGET_USD = SPEND_WINDOW_USD = BUDGET_REJECTED = _NOOP  # type: ignore[assignment]
-    SPEND_BACKEND_ERRORS = _NOOP  # type: ignore[assignment]
+    SPEND_BACKEND_ERRORS = SERVER_TOOL_CALLS = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -19,9 +19,10 @@ answer (:mod:`.finish`), counting tokens, times, overhead and cost (:mod:`.accou
 Jobs, one module each: :mod:`.parse` (body -> request model, limits), :mod:`.media` (url
 images and PDFs fetched as base64), :mod:`.upstream` (targets, attempts, spans; refused
 parameters in :mod:`.param_memory`, retirement notices in :mod:`.lifecycle`), :mod:`.finish`
-(JSON and stream answers), :mod:`.web_search` (the ``web_search`` server tool's loop,
-searches in :mod:`.search_backends`), :mod:`.accounting` (the per-request record: metrics,
-access log, calibrator feed).
+(JSON and stream answers), :mod:`.web_search` (the server-tool loop: ``web_search``, searches
+in :mod:`.search_backends`, tool search over ``defer_loading`` tools in :mod:`.tool_search`,
+streamed turns in :mod:`.web_search_stream`), :mod:`.accounting` (the per-request record:
+metrics, access log, calibrator feed).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from app.oci.client import OciClient
 from app.security.budgets import Budgets
 from app.security.limits import Limiter
 from app.security.policy import Principal
-from app.service import web_search
+from app.service import tool_search, web_search
 from app.service.accounting import Accounting, Call, new_request_id
 from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
 from app.service.lifecycle import RetirementNotices
@@ -164,8 +165,12 @@ class MessagesService:
         config = self.config
         req = parse(body, CountTokensRequest, config.server)
         resolved = call.resolved = self.resolve(req.model, key)
-        if resolved.spec.has("tools") and web_search_tool(req) is not None:
-            req = model_request(req, history(req.messages), first=True, exhausted=False)
+        kind = tool_search.search_kind(req.tools, config.tool_search.offer)
+        if resolved.spec.has("tools") and (web_search_tool(req) is not None or kind):
+            loop = web_search.first_turn_tools(req, config)  # what the loop's first turn sends
+            req = model_request(req, history(req.messages), first=True, exhausted=False, tools=loop)
+        elif req.tools:  # deferred tools not loaded yet are not sent (tool search)
+            req = tool_search.without_deferred(req)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         return self.calibrator.estimate(resolved.name, raw_estimate(oci.body))
 
@@ -184,9 +189,13 @@ class MessagesService:
             await inline_media(req, resolved.spec, config.media)
             # waiting for a media server is not the gateway's own time (gateway_overhead)
             call.upstream_wait += time.perf_counter() - t0
-        if resolved.spec.has("tools") and web_search_tool(req) is not None:
-            # the gateway runs Anthropic's web_search server tool itself (a tool loop)
+        if resolved.spec.has("tools") and (
+            web_search_tool(req) is not None
+            or tool_search.search_kind(req.tools, config.tool_search.offer) is not None
+        ):  # the gateway runs web_search / tool search itself (a server-tool loop)
             return await web_search.answer(self, req, resolved, key, call, config)
+        if req.tools:  # deferred tools not loaded yet are not sent (tool search)
+            req = tool_search.without_deferred(req)
         oci = to_oci(req, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = self.calibrator.estimate(resolved.name, raw)

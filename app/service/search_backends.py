@@ -17,6 +17,11 @@ Backends and their documented APIs:
   exclude_domains}`` with ``Authorization: Bearer <key>`` → ``results[{url, title, content,
   published_date}]``.
 
+``user_location`` (the tool's ``{city, region, country, timezone}``): Brave gets ``country``
+(its 2-letter ``country`` parameter, the ISO code Anthropic's ``country`` is). SearXNG's API has
+no location parameter (only ``language``, which a location does not determine) and Tavily's
+``country`` takes an English country name, not the ISO code: neither gets the location.
+
 Domain rules are always applied to the hits here as well (a hint is not a guarantee), by
 :func:`app.translate.server_tools.domain_allowed`.
 """
@@ -49,7 +54,9 @@ class Domains:
     blocked: tuple[str, ...] = ()
 
 
-async def search(cfg: WebSearch, query: str, domains: Domains) -> list[SearchHit]:
+async def search(
+    cfg: WebSearch, query: str, domains: Domains, location: dict[str, str] | None = None
+) -> list[SearchHit]:
     if cfg.backend is None:
         raise SearchUnavailable(
             "web search is not set up on this gateway (web_search.backend in its config)"
@@ -57,7 +64,10 @@ async def search(cfg: WebSearch, query: str, domains: Domains) -> list[SearchHit
     try:
         async with asyncio.timeout(cfg.timeout):
             async with aiohttp.ClientSession(trust_env=True) as session:
-                hits = await _BACKENDS[cfg.backend](session, cfg, query, domains)
+                if cfg.backend == "brave":
+                    hits = await _brave(session, cfg, query, domains, location)
+                else:
+                    hits = await _BACKENDS[cfg.backend](session, cfg, query, domains)
     except SearchUnavailable:
         raise
     except TimeoutError:
@@ -114,10 +124,17 @@ def _site_hints(query: str, domains: Domains) -> str:
 
 
 async def _brave(
-    session: aiohttp.ClientSession, cfg: WebSearch, query: str, domains: Domains
+    session: aiohttp.ClientSession,
+    cfg: WebSearch,
+    query: str,
+    domains: Domains,
+    location: dict[str, str] | None = None,
 ) -> list[SearchHit]:
     headers = {"Accept": "application/json", "X-Subscription-Token": _key(cfg)}
     params = {"q": _site_hints(query, domains), "count": str(min(cfg.max_results * 2, 20))}
+    country = (location or {}).get("country", "")
+    if len(country) == 2 and country.isalpha():  # Brave's `country`: a 2-letter code, as ours
+        params["country"] = country.upper()
     async with session.get(cfg.url or BRAVE_URL, params=params, headers=headers) as resp:
         body = await _json(resp, "brave")
     web = body.get("web") or {}

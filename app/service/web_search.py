@@ -22,24 +22,25 @@ as for any request; later ones end the stream with ``event: error`` (JSON: the H
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from app.anthropic import sse
-from app.anthropic.models import Message, MessagesRequest
+from app.anthropic.models import Message, MessagesRequest, Tool
 from app.catalog import Resolved
 from app.config import GatewayConfig
-from app.errors import GatewayError, Overloaded, UpstreamKind, error_event, prompt_too_long
+from app.errors import prompt_too_long
+from app.observability import metrics as m
 from app.security.limits import Permit
-from app.service.accounting import Call, finish_call
-from app.service.finish import OpenStreams, Reply, StreamBody, json_answer
+from app.service import tool_search as ts
+from app.service.accounting import Call
+from app.service.finish import Reply, StreamBody, json_answer
 from app.service.search_backends import Domains, SearchUnavailable, search
 from app.service.upstream import attempt_upstream
+from app.service.web_search_stream import SearchStream, TurnStream
 from app.translate import server_tools as st
 from app.translate.common import mint_id
 from app.translate.to_oci import to_oci
@@ -51,10 +52,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.service")
 
 _STARTED = "started"
+WEB, TOOLS = "web_search", "tool_search"
 
 
 class _Loop:
-    """One request's search loop; :meth:`run` yields blocks as the turns complete."""
+    """One request's server-tool loop; :meth:`run` yields blocks (JSON) or pieces of blocks
+    (``("start", block)``, ``("delta", delta)``, ``("stop",)``: a streamed turn) as they come."""
 
     def __init__(
         self,
@@ -66,22 +69,55 @@ class _Loop:
         permit: Permit,
         message_id: str,
     ) -> None:
-        tool = st.web_search_tool(req)
-        assert tool is not None
         self.svc, self.req, self.resolved, self.call, self.config = svc, req, resolved, call, config
         self.permit, self.message_id = permit, message_id
-        self.opts = st.options(tool, config.web_search.max_uses)
-        self.domains = Domains(self.opts.allowed, self.opts.blocked)
+        web = st.web_search_tool(req)
+        #: the functions the gateway answers itself: name -> WEB | TOOLS
+        self.functions: dict[str, str] = {st.NAME: WEB} if web is not None else {}
+        self.opts = st.options(web, config.web_search.max_uses) if web is not None else None
+        if self.opts is not None:
+            self.domains = Domains(self.opts.allowed, self.opts.blocked)
+            self.location = st.user_location(web) if web is not None else None
+        self.kind = ts.search_kind(req.tools, config.tool_search.offer)
+        self.search_name = ts.function_name(req.tools, config.tool_search.name)
+        if self.kind is not None:
+            self.functions[self.search_name] = TOOLS
+            self.searcher = ts.Searcher(req.tools, self.kind, config.tool_search.max_results)
+        self.loaded = ts.referenced(req.messages)
         self.deadline = time.monotonic() + config.web_search.deadline
         self.usage: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0}
-        self.searches = 0
+        self.searches = self.tool_searches = 0
         self.first_input = 0
         self.stop_reason = "end_turn"
         self.stop_sequence: str | None = None
 
-    async def _turn(self, messages: list[Message], *, first: bool, exhausted: bool) -> Any:
+    def tools(self) -> list[Tool] | None:
+        return self.turn_tools(self.req, self.config, self.loaded)
+
+    @staticmethod
+    def turn_tools(req: Any, config: GatewayConfig, loaded: set[str]) -> list[Tool] | None:
+        """A turn's tools: deferred ones only once loaded, the search as a function."""
+        tools = ts.visible_tools(req.tools, loaded)
+        kind = ts.search_kind(req.tools, config.tool_search.offer)
+        if kind is None or tools is None:
+            return tools
+        fn = ts.function(ts.function_name(req.tools, config.tool_search.name), kind)
+        if ts.search_tool(tools) is None:
+            return [*tools, fn]
+        return [fn if ts.server_search(t) is not None else t for t in tools]
+
+    def _add_usage(self, usage: dict[str, Any]) -> None:
+        for key, value in usage.items():
+            if isinstance(value, int):
+                self.usage[key] = self.usage.get(key, 0) + value
+
+    async def _attempt(self, messages: list[Message], *, first: bool, exhausted: bool) -> Reply:
         svc, resolved, config, call = self.svc, self.resolved, self.config, self.call
-        turn = st.model_request(self.req, messages, first=first, exhausted=exhausted)
+        turn = st.model_request(
+            self.req, messages, first=first, exhausted=exhausted, tools=self.tools()
+        )
+        if self.req.stream:  # streamed turns: the answer's text reaches the client as it comes
+            turn = turn.model_copy(update={"stream": True})
         oci = to_oci(turn, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = svc.calibrator.estimate(resolved.name, raw)
@@ -99,7 +135,7 @@ class _Loop:
             notices=svc.notices,
             circuits=svc.circuits,
         )
-        reply = Reply(
+        return Reply(
             attempt=attempt,
             oci=oci,
             resolved=resolved,
@@ -111,11 +147,20 @@ class _Loop:
             estimate=estimate,
             raw=raw,
         )
-        message = orjson.loads(json_answer(reply, call))
-        for key, value in message["usage"].items():
-            if isinstance(value, int):
-                self.usage[key] = self.usage.get(key, 0) + value
-        return message
+
+    async def _turn(self, reply: Reply) -> AsyncGenerator[Any, None]:
+        """A JSON turn yields its message; a streamed one its pieces (except the gateway's own
+        function calls, kept back) and then the message those pieces make."""
+        if not self.req.stream:
+            message = orjson.loads(json_answer(reply, self.call))
+            self._add_usage(message["usage"])
+            yield message
+            return
+        turn = TurnStream(reply, self.call, set(self.functions))
+        async for piece in turn.pieces():
+            yield piece
+        self._add_usage(turn.message["usage"])
+        yield turn.message
 
     async def _search(self, query: str) -> dict[str, Any] | list[st.SearchHit]:
         """The hits, or the error block's ``error_code`` in a dict."""
@@ -127,7 +172,7 @@ class _Loop:
             self.searches += 1
         t0 = time.perf_counter()
         try:
-            return await search(self.config.web_search, query, self.domains)
+            return await search(self.config.web_search, query, self.domains, self.location)
         except SearchUnavailable as err:
             log.warning(
                 "web search failed: %s",
@@ -138,48 +183,88 @@ class _Loop:
         finally:  # the backend's time is not the gateway's own (overhead metric)
             self.call.upstream_wait += time.perf_counter() - t0
 
+    async def _web(self, block_id: str, query: str) -> tuple[dict[str, Any], str]:
+        """The client's result block and the model's text for one web search call."""
+        assert self.opts is not None
+        if self.searches >= self.opts.max_uses:
+            self.exhausted = True
+            found: Any = {"error_code": "max_uses_exceeded"}
+        else:
+            found = await self._search(query)
+        backend = self.config.web_search.backend or "none"
+        if isinstance(found, dict):
+            m.SERVER_TOOL_CALLS.labels(WEB, backend, found["error_code"]).inc()
+            text = f"Web search error: {found['error_code']}. {found.get('message', '')}"
+            if found["error_code"] == "max_uses_exceeded":
+                text += " No more searches: answer with what you have."
+            return st.search_error(block_id, found["error_code"]), text
+        m.SERVER_TOOL_CALLS.labels(WEB, backend, "ok" if found else "empty").inc()
+        return st.search_result(block_id, found), st.results_text(found)
+
+    def _tool_search(self, block_id: str, query: str) -> tuple[dict[str, Any], str]:
+        assert self.kind is not None
+        if self.tool_searches >= self.config.tool_search.max_uses:
+            code, message = "too_many_requests", "no more tool searches in this request"
+        else:
+            self.tool_searches += 1
+            try:
+                names = self.searcher.search(query)
+            except ts.SearchError as err:
+                code, message = err.error_code, str(err)
+            else:
+                self.loaded.update(names)  # sent inline from the next turn on
+                m.SERVER_TOOL_CALLS.labels(TOOLS, self.kind, "ok" if names else "empty").inc()
+                return ts.result_block(block_id, names), ts.result_text(names)
+        m.SERVER_TOOL_CALLS.labels(TOOLS, self.kind, code).inc()
+        return ts.error_block(block_id, code, message), f"Tool search error: {code}. {message}"
+
     async def run(self) -> AsyncGenerator[Any, None]:
         messages = st.history(self.req.messages)
-        max_turns = self.opts.max_uses + 2
-        exhausted = False
+        max_turns = 2 + (self.opts.max_uses if self.opts else 0)
+        max_turns += self.config.tool_search.max_uses if self.kind else 0
+        self.exhausted = False
         for n in range(max_turns):
-            message = await self._turn(messages, first=n == 0, exhausted=exhausted)
-            if n == 0:
+            reply = await self._attempt(messages, first=n == 0, exhausted=self.exhausted)
+            if n == 0 and self.req.stream:  # OCI answered: later failures are error events
+                self.first_input = reply.estimate
+                yield _STARTED
+            message: dict[str, Any] = {}
+            turn = self._turn(reply)
+            try:
+                async for item in turn:
+                    if isinstance(item, dict) and item.get("type") == "message":
+                        message = item
+                    else:
+                        yield item
+            finally:
+                await turn.aclose()
+            if n == 0 and not self.req.stream:
                 self.first_input = message["usage"].get("input_tokens", 0)
                 yield _STARTED
             content = message["content"]
-            calls = [b for b in content if b["type"] == "tool_use" and b["name"] == st.NAME]
-            client_tools = any(b["type"] == "tool_use" and b["name"] != st.NAME for b in content)
+            calls = [b for b in content if b["type"] == "tool_use" and b["name"] in self.functions]
+            client_tools = any(
+                b["type"] == "tool_use" and b["name"] not in self.functions for b in content
+            )
             self.stop_reason = message["stop_reason"]
             self.stop_sequence = message.get("stop_sequence")
-            if not calls:
-                for block in content:
-                    yield block
-                return
             assistant: list[dict[str, Any]] = []
             results: list[dict[str, Any]] = []
-            for block in content:
+            for block in content:  # in order (a streamed turn sent its other blocks already)
                 if not any(block is c for c in calls):
                     assistant.append(block)
-                    yield block
+                    if not self.req.stream:
+                        yield block
                     continue
                 block_id = mint_id("srvtoolu_")
                 query = st.query_of(block)
-                yield st.server_tool_use(block_id, query)
+                yield st.server_tool_use(block_id, query) | {"name": block["name"]}
                 assistant.append({**block, "id": block_id})
-                if self.searches >= self.opts.max_uses:
-                    exhausted = True
-                    found: Any = {"error_code": "max_uses_exceeded"}
+                if self.functions[block["name"]] == WEB:
+                    result, text = await self._web(block_id, query)
                 else:
-                    found = await self._search(query)
-                if isinstance(found, dict):
-                    yield st.search_error(block_id, found["error_code"])
-                    text = f"Web search error: {found['error_code']}. {found.get('message', '')}"
-                    if found["error_code"] == "max_uses_exceeded":
-                        text += " No more searches: answer with what you have."
-                else:
-                    yield st.search_result(block_id, found)
-                    text = st.results_text(found)
+                    result, text = self._tool_search(block_id, query)
+                yield result
                 results.append(
                     {
                         "type": "tool_result",
@@ -187,6 +272,8 @@ class _Loop:
                         "content": [{"type": "text", "text": text.strip()}],
                     }
                 )
+            if not calls:
+                return
             if client_tools:
                 return  # the client runs its tools; the searches are in its history now
             messages = [
@@ -195,14 +282,21 @@ class _Loop:
                 Message(role="user", content=results),
             ]
             if n + 2 == max_turns:
-                exhausted = True  # the last turn: the model must answer now
+                self.exhausted = True  # the last turn: the model must answer now
         # only reached if the last allowed turn still searched: its blocks were sent
         self.stop_reason = "end_turn"
 
     def final_usage(self) -> dict[str, Any]:
         usage = dict(self.usage)
         usage["server_tool_use"] = {"web_search_requests": self.searches}
+        if self.kind is not None:  # Anthropic counts tool search as tool_search_requests
+            usage["server_tool_use"]["tool_search_requests"] = self.tool_searches
         return usage
+
+
+def first_turn_tools(req: MessagesRequest | Any, config: GatewayConfig) -> list[Tool] | None:
+    """The tools the loop's first turn offers (count_tokens counts that request)."""
+    return _Loop.turn_tools(req, config, ts.referenced(req.messages))
 
 
 async def answer(
@@ -248,94 +342,3 @@ def _finish_json(loop: _Loop, content: list[dict[str, Any]]) -> bytes:
             "usage": usage,
         }
     )
-
-
-class SearchStream(StreamBody):
-    """The SSE body of a search loop (the module docstring)."""
-
-    __slots__ = ("_done", "_loop", "_pending", "_sse", "_turns")
-
-    def __init__(self, loop: _Loop, turns: AsyncGenerator[Any, None], streams: OpenStreams) -> None:
-        self._call = loop.call
-        self._loop = loop
-        self._turns = turns
-        self._done = False
-        #: the turn being awaited (a task, so that pings can go out meanwhile)
-        self._pending: asyncio.Task[Any] | None = None
-        self._sse = self._events(streams)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._sse
-
-    async def aclose(self) -> None:
-        try:
-            await self._sse.aclose()
-        finally:
-            await self._cleanup(499)
-
-    async def _cleanup(self, status: int | None) -> None:
-        if self._done:
-            return
-        self._done = True
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait({pending})  # the generator must stop running before aclose
-        await self._turns.aclose()
-        self._loop.permit.release()
-        if status is not None:
-            self._call.status = status
-        finish_call(self._call)
-
-    async def _events(self, streams: OpenStreams) -> AsyncGenerator[bytes, None]:
-        loop, call = self._loop, self._call
-        task = asyncio.current_task()
-        if task is not None:
-            streams.tasks.add(task)
-        status: int | None = None
-        index = 0
-        try:
-            yield st.message_start(loop.message_id, loop.req.model, loop.first_input)
-            while True:
-                if self._pending is None:
-                    self._pending = asyncio.ensure_future(self._turns.__anext__())
-                fut = self._pending
-                done, _ = await asyncio.wait({fut}, timeout=loop.config.server.ping_interval)
-                if not done:
-                    yield sse.PING
-                    continue
-                self._pending = None
-                try:
-                    block = fut.result()
-                except StopAsyncIteration:
-                    break
-                yield st.block_events(index, block)
-                index += 1
-            usage = loop.final_usage()
-            call.usage, call.stop_reason = usage, loop.stop_reason
-            yield st.message_end(loop.stop_reason, loop.stop_sequence, usage)
-        except GatewayError as err:
-            call.error_type = err.upstream_kind or err.error_type
-            yield error_event(err)
-        except asyncio.CancelledError:
-            if streams.aborting and task is not None and task.cancelling():
-                task.uncancel()
-                call.error_type = UpstreamKind.SHUTDOWN
-                yield error_event(Overloaded("the gateway is restarting; please retry"))
-                return
-            status = 499
-            raise
-        except GeneratorExit:
-            status = 499
-            raise
-        except Exception as exc:  # a bug: end the stream cleanly
-            log.error(
-                "web search stream failed",
-                exc_info=exc,
-                extra={"request_id": call.request_id, "error_class": type(exc).__name__},
-            )
-            yield error_event(GatewayError("the gateway failed while running web search"))
-        finally:
-            if task is not None:
-                streams.tasks.discard(task)
-            await self._cleanup(status)

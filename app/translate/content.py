@@ -122,6 +122,10 @@ def tool_result_text(content: object, is_error: bool | None, note: str = "") -> 
                 src = b.source
                 if src.get("type") == "text" and isinstance(src.get("data"), str):
                     pieces.append(src["data"])
+            elif isinstance(b, OtherBlock) and b.type == "tool_reference":
+                # tool search's client-side variant: the tool itself is now sent inline
+                # (app/service/tool_search.py); the model reads that it was loaded
+                pieces.append(f"Tool loaded: {(b.model_extra or {}).get('tool_name')}")
             elif isinstance(b, OtherBlock) and b.type == "search_result":
                 extra = b.model_extra or {}
                 for inner in extra.get("content") or []:

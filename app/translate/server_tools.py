@@ -3,11 +3,13 @@
 Contract:
 - :func:`web_search_tool` finds the server tool (``web_search_20250305`` and later versions) in
   a request; :func:`options` reads its ``max_uses`` and allowed / blocked domains.
-- :func:`model_request` is the request one turn of the gateway's search loop sends: the server
-  tool replaced by a client function ``web_search(query: string)`` (translated to every OCI
-  format by the normal tool translation), history ``server_tool_use`` / ``web_search_tool_result``
-  blocks turned into a ``tool_use`` and a ``tool_result`` whose text lists the results (the
-  assistant turn is split around the result, as a tool loop is), ``stream`` off, and the forced
+- :func:`model_request` is the request one turn of the gateway's server-tool loop sends (web
+  search, tool search): the server tool replaced by a client function
+  ``web_search(query: string)`` (translated to every OCI format by the normal tool
+  translation), history ``server_tool_use`` / ``web_search_tool_result`` blocks (and tool
+  search's ``tool_search_tool_result``) turned into a ``tool_use`` and a ``tool_result`` whose
+  text lists the results or the loaded tools (the assistant turn is split around the result,
+  as a tool loop is), ``stream`` off (the loop streams turns itself), and the forced
   ``tool_choice`` of Claude Code's WebSearch sub-request kept for the first turn only (kept
   later it would force a search on every turn); ``count_tokens`` counts that request too.
   :func:`history` does only the history part.
@@ -94,6 +96,16 @@ def options(tool: Tool, default_max_uses: int) -> Options:
     )
 
 
+def user_location(tool: Tool) -> dict[str, str] | None:
+    """The tool's ``user_location`` (``{type: approximate, city, region, country, timezone}``),
+    its string fields only; the backends use what their APIs take (search_backends)."""
+    loc = (tool.model_extra or {}).get("user_location")
+    if not isinstance(loc, dict):
+        return None
+    kept = {k: v.strip() for k, v in loc.items() if isinstance(v, str) and v.strip()}
+    return kept or None
+
+
 def _domains(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
@@ -123,8 +135,18 @@ def query_of(block: dict[str, Any]) -> str:
     return q.strip()[:_MAX_QUERY] if isinstance(q, str) else ""
 
 
-def model_request(req: _Req, messages: list[Message], *, first: bool, exhausted: bool) -> _Req:
-    tools = [FUNCTION if t is web_search_tool(req) else t for t in req.tools or ()]
+def model_request(
+    req: _Req,
+    messages: list[Message],
+    *,
+    first: bool,
+    exhausted: bool,
+    tools: list[Tool] | None = None,
+) -> _Req:
+    """One turn's request; ``tools``: the tool list to offer instead of the request's own
+    (tool search: the deferred tools left out, the search function in), web search replaced."""
+    search = web_search_tool(req)
+    tools = [FUNCTION if t is search else t for t in (req.tools if tools is None else tools) or ()]
     choice = req.tool_choice
     if exhausted:
         choice = ToolChoice(type="none")
@@ -166,7 +188,7 @@ def history(messages: list[Message]) -> list[Message]:
                 result = ToolResultBlock(
                     type="tool_result",
                     tool_use_id=str(extra.get("tool_use_id") or ""),
-                    content=[TextBlock(type="text", text=_result_text(extra.get("content")))],
+                    content=[TextBlock(type="text", text=_result_text(t, extra.get("content")))],
                 )
                 out.append(Message(role="user", content=[result]))
             else:
@@ -182,7 +204,16 @@ def _is_server(block: Any) -> bool:
     )
 
 
-def _result_text(content: Any) -> str:
+def _result_text(block_type: str, content: Any) -> str:
+    if block_type == "tool_search_tool_result":  # app/service/tool_search.py's blocks
+        if not isinstance(content, dict) or content.get("type") != "tool_search_tool_search_result":
+            code = content.get("error_code") if isinstance(content, dict) else None
+            return f"Tool search error: {code or 'unavailable'}"
+        refs = content.get("tool_references") or ()
+        names = [r["tool_name"] for r in refs if isinstance(r, dict) and "tool_name" in r]
+        if not names:
+            return "No deferred tool matched the query."
+        return "Tools loaded (now callable): " + ", ".join(map(str, names))
     if isinstance(content, dict):
         return f"Web search error: {content.get('error_code') or 'unavailable'}"
     hits = []
