@@ -93,10 +93,9 @@ def make_identity(workdir: Path) -> dict[str, str]:
     )
     os.chmod(private, 0o600)
     pub = key.public_key()
-    public.write_bytes(
-        pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    public.write_bytes(pub.public_bytes(serialization.Encoding.PEM, spki))
+    der = pub.public_bytes(serialization.Encoding.DER, spki)
     digest = hashlib.md5(der, usedforsecurity=False).hexdigest()
     fingerprint = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
     return {
@@ -173,7 +172,7 @@ class LiteLLMProcess(PeerProcess):
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         cmd = [str(self.exe), "--config", str(self.config), "--host", "127.0.0.1"]
-        return cmd + ["--port", str(self.port), "--num_workers", "1"], dict(ENV)
+        return [*cmd, "--port", str(self.port), "--num_workers", "1"], dict(ENV)
 
     def _ready(self) -> bool:
         return http_request("GET", self.url + "/health/liveliness", timeout=2)[0] == 200
@@ -241,6 +240,5 @@ def _check_stream(bench: Bench, peer: LiteLLMProcess) -> None:
         peer.info["upstream_chat_request_keys"] = sorted(upstream.get("chatRequest", {}))
     if status != 200 or not deltas:
         raise RuntimeError(
-            f"LiteLLM did not stream an answer ({status}): {text[:500]!r}; see "
-            f"{peer.out_path}"
+            f"LiteLLM did not stream an answer ({status}): {text[:500]!r}; see {peer.out_path}"
         )
