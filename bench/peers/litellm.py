@@ -210,7 +210,12 @@ def start_litellm(bench: Bench) -> LiteLLMProcess:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         peer = LiteLLMProcess(exe, path, bench.logs, bench.gw_cpus).start()
         bench.extra.append(peer)
-        peer.info = {"version": VERSION, "endpoint": peer.path, "config": str(path)}
+        peer.info = {
+            "label": "LiteLLM",
+            "version": VERSION,
+            "endpoint": peer.path,
+            "config": str(path),
+        }
         # the signature, checked by an emulator that verifies it (non-streamed, one request)
         check = dict(body, model=SIGNATURE_MODEL, stream=False)
         status, answer = _post(peer.url + peer.path, json.dumps(check).encode(), peer.headers())
