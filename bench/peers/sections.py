@@ -125,6 +125,9 @@ def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
     idle = peer.rss()
     cpu0 = peer.worker_cpu()
     start_at = time.monotonic() + 1.0
+    # bounded: the gateway's end of run plus 30 s for a slower peer; then the load generator
+    # abandons the streams still open and reports the ones that completed
+    deadline = start_at + p["stream_ramp"] + chunks * delay + 35
     run = LoadRun(
         bench.specs(
             [peer.target(bench.anthropic_body())],
@@ -133,15 +136,14 @@ def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
             record="gaps",
             start_at=start_at,
             ramp=p["stream_ramp"],
+            stop_at=deadline,
         )
     )
     m0 = bench.mark()
     peak, peak_upstream = idle, 0
     try:
         _sleep_until(start_at)
-        # bounded: the gateway's end of run plus a minute for a slower peer
-        expected_end = start_at + p["stream_ramp"] + chunks * delay + 5
-        while time.monotonic() < expected_end + 60:
+        while time.monotonic() < deadline + 10:
             r = peer.rss()
             if sum(r) > sum(peak):
                 peak = r
@@ -165,6 +167,7 @@ def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
         "errors": res["errors"],
         "first_error": res["first_error"],
         "short_streams": sum(1 for c in res["counts"] if c != chunks),
+        "abandoned_at_deadline": n - res["completed"][0] - sum(res["errors"].values()),
         "peak_open_client": _peak_overlap(sorted(res["spans"])),
         "peak_open_upstream": peak_upstream,
         "rss_idle_mb": [x / 2**20 for x in idle],
