@@ -43,13 +43,14 @@ run: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/oci-emulator --port 9999 --no-verify
 
-## bench: the performance benchmark (prints a table, writes bench/results/latest.json)
+## bench: the performance benchmark (prints a table, writes bench/results/latest.json);
+##   PEERS=litellm also measures LiteLLM's proxy side by side (installed once in .bench-peers/)
 ## soak: a bounded soak with injected faults (SOAK_ARGS="--duration 120")
 soak: $(STAMP)
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(if $(PEERS),--peers $(PEERS)) $(BENCH_ARGS)
 
 audit: $(STAMP)
 	$(BIN)/pip-audit --skip-editable --progress-spinner off

@@ -97,6 +97,16 @@ def _ratio(a: Any, b: Any) -> str:
 class _Table:
     def __init__(self) -> None:
         self.rows: list[tuple[str, ...]] = []
+        # bench.peers.report inserts columns before the last two (target, result)
+        self.head: tuple[str, ...] = (
+            "section",
+            "figure",
+            "gateway",
+            "emulator",
+            "ratio",
+            "target",
+            "",
+        )
 
     def add(
         self,
@@ -113,18 +123,18 @@ class _Table:
         self.rows.append((section, figure, _f(gw), _f(floor), ratio, target, result))
 
     def render(self) -> str:
-        head = ("section", "figure", "gateway", "emulator", "ratio", "target", "")
+        head = self.head
         rows = [head, *self.rows]
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        left = {0, 1, len(head) - 2, len(head) - 1}
         lines = []
         last = None
         for i, r in enumerate(rows):
             sec = r[0] if r[0] != last else ""
             last = r[0]
-            cells = [sec, r[1], r[2], r[3], r[4], r[5], r[6]]
+            cells = [sec, *r[1:]]
             line = "  ".join(
-                c.ljust(widths[j]) if j in (0, 1, 5, 6) else c.rjust(widths[j])
-                for j, c in enumerate(cells)
+                c.ljust(widths[j]) if j in left else c.rjust(widths[j]) for j, c in enumerate(cells)
             )
             lines.append(line.rstrip())
             if i == 0:
@@ -433,12 +443,21 @@ def render(results: dict[str, Any]) -> str:
         )
         gb, eb = cpu.get("gateway_burst"), cpu.get("emulator_burst")
         if gb and eb:
-            t.add(sec, "back to back (no delay): fixed CPU per request (us)", gb["fixed_us"],
-                  eb["fixed_us"])
+            t.add(
+                sec,
+                "back to back (no delay): fixed CPU per request (us)",
+                gb["fixed_us"],
+                eb["fixed_us"],
+            )
             name = "CPU per streamed event"
-            t.add(sec, "back to back (no delay): CPU per streamed event (us)",
-                  gb["per_event_us"], eb["per_event_us"], target=_verdict(results, name)[0],
-                  result=_verdict(results, name)[1])
+            t.add(
+                sec,
+                "back to back (no delay): CPU per streamed event (us)",
+                gb["per_event_us"],
+                eb["per_event_us"],
+                target=_verdict(results, name)[0],
+                result=_verdict(results, name)[1],
+            )
         cc = cpu.get("claude_code_turn")
         if cc:
             t.add(
@@ -487,6 +506,11 @@ def render(results: dict[str, Any]) -> str:
 
     long.rows(results, t.add, lambda name: _verdict(results, name))
 
+    if results.get("peers"):
+        from bench.peers.report import add_columns, peer_notes
+
+        add_columns(t, results, _f, _ratio)
+        parts.extend(peer_notes(results))
     parts.insert(1, "")
     parts.insert(2, t.render())
 

@@ -121,6 +121,7 @@ class Bench:
         self.mode_env = self._mode_env(args.metrics, args.tracing)
         self.sink: SinkProcess | None = None
         self.quiet: dict[str, Any] = {}
+        self.peers: list[Any] = []  # bench.peers.PeerProcess, with --peers
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -160,6 +161,10 @@ class Bench:
         self.scenario(20, 0.0)
         self.gateway = self.start_gateway(1, self.gw_cpus, self.main_env(), "gateway")
         self.oci_body = self.capture_oci_body()
+        if self.args.peers:
+            from bench.peers import start_peers
+
+            self.peers = start_peers(self, self.args.peers)
 
     def main_env(self) -> dict[str, str]:
         return self.env_for(self.args.metrics, self.args.tracing)
@@ -257,6 +262,8 @@ class Bench:
                 pids.extend(thing.pids())
             elif isinstance(thing, SinkProcess) and thing.running:
                 pids.append(thing.pid)
+            elif thing in self.peers and thing.running:
+                pids.extend(thing.pids())
         return sum(cpu_seconds(p) for p in pids)
 
     def mark(self) -> tuple[int, float, float]:
@@ -849,6 +856,7 @@ class Bench:
             ts = time.monotonic()
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             getattr(self, f"section_{name}")()
+            self.measure_peers(name)
             print(
                 f"[bench] {name} done in {time.monotonic() - ts:.1f}s", file=sys.stderr, flush=True
             )
@@ -856,6 +864,17 @@ class Bench:
             "meta": self.meta(time.monotonic() - t0, sections),
             **self.results,
         }
+
+    def measure_peers(self, section: str) -> None:
+        """--peers: the same section's scenarios against each peer, right after the gateway."""
+        from bench.peers import measure
+
+        for peer in self.peers:
+            got = measure(self, peer, section)
+            if got is not None:
+                entry = self.results.setdefault("peers", {}).setdefault(peer.peer, {})
+                entry["info"] = peer.info
+                entry[section] = got
 
     def meta(self, elapsed: float, sections: list[str]) -> dict[str, Any]:
         commit = ""
@@ -956,8 +975,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cores other processes may use for the machine to count as quiet",
     )
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument(
+        "--peers",
+        default="",
+        help="other gateways measured in the same run, e.g. litellm (bench/peers/)",
+    )
     args = ap.parse_args(argv)
     args.workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    if args.peers:
+        from bench.peers import parse_peers
+
+        try:
+            args.peers = parse_peers(args.peers)
+        except ValueError as err:
+            ap.error(str(err))
     if args.wait_quiet is None:
         args.wait_quiet = 0.0 if args.quick else 180.0
     return args

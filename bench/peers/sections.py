@@ -1,0 +1,184 @@
+"""The benchmark's scenarios run against a peer: the same bodies, counts and emulator answers as
+the gateway's sections in ``bench.run``, through the Bench's own load helpers.
+
+Contract: ``peer_<section>(bench, peer)`` returns a dict whose keys mirror the gateway's entry of
+that section (``bench.run`` stores it under ``results["peers"][peer.peer][section]``). A figure
+that could not be measured is None, with ``errors``/``first_error`` saying why; a peer that
+cannot hold every stream of the ``streams`` section reports how many it completed and held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from bench.load import LoadRun, LoadSpec, merge
+from bench.peers import PeerProcess
+from devtools.procfs import cpu_seconds
+from devtools.procs import http_request
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+
+def _watch(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    assert bench.emulator is not None
+    emu = bench.emulator.pid
+    return {"peer": peer.worker_cpu, "emulator": lambda: cpu_seconds(emu)}
+
+
+def peer_ttft(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    """Concurrency 1, peer and emulator requests alternating (as the gateway's)."""
+    from bench.run import pct
+
+    p = bench.p
+    bench.scenario(p["tp_chunks"], 0.0)
+    n = p["ttft_requests"] + p["ttft_warmup"]
+    spec = LoadSpec(
+        targets=[peer.target(bench.anthropic_body()), bench.direct_target()],
+        concurrency=1,
+        record="ttft",
+        requests=2 * n,
+        discard=p["ttft_warmup"],
+        start_at=time.monotonic() + 0.5,
+        cpus=bench.side_cpus,
+    )
+    m0 = bench.mark()
+    run = LoadRun([spec])
+    try:
+        res = merge(run.results())
+    finally:
+        run.kill()
+    got, direct = res["ttft"]
+    out: dict[str, Any] = {
+        "requests": len(got),
+        "errors": res["errors"],
+        "first_error": res["first_error"],
+        "foreign_cores": bench.foreign(m0, bench.mark(), res["client_cpu"]),
+    }
+    for q in (50, 90, 99):
+        g, d = pct(got, q), pct(direct, q)
+        out[f"gateway_p{q}_ms"] = g * 1e3 if g is not None else None
+        out[f"emulator_p{q}_ms"] = d * 1e3 if d is not None else None
+        out[f"added_p{q}_ms"] = (g - d) * 1e3 if g is not None and d is not None else None
+    return out
+
+
+def peer_throughput(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    """Concurrency 50, 20 chunks, the peer pinned like the gateway's one worker."""
+    p = bench.p
+    bench.scenario(p["tp_chunks"], 0.0)
+    target = peer.target(bench.anthropic_body())
+    bench.windowed(target, p["tp_concurrency"], {}, bench.side_cpus, warmup=0.5, duration=0.5)
+    r = bench.windowed(target, p["tp_concurrency"], _watch(bench, peer), bench.side_cpus)
+    return {"1w": r}
+
+
+def _cpu_runs(bench: Bench, peer: PeerProcess, delay: float) -> dict[str, Any]:
+    """Two chunk counts -> fixed + per-event CPU (as ``Bench._cpu_runs``)."""
+    p = bench.p
+    ka, kb = p["cpu_chunks"]
+    n, conc = p["cpu_requests"], p["cpu_concurrency"]
+    target, watch = peer.target(bench.anthropic_body()), _watch(bench, peer)
+    runs = {}
+    for k in (ka, kb):
+        bench.scenario(k, delay)
+        bench.counted(target, conc, max(50, n // 10), watch, bench.side_cpus)  # warm-up
+        runs[k] = bench.counted(target, conc, n, watch, bench.side_cpus)
+    if not all(r["completed"] for r in runs.values()):
+        first = next((r["first_error"] for r in runs.values() if r["first_error"]), None)
+        return {"fixed_us": None, "per_event_us": None, "first_error": first}
+    per = {k: r["cpu"]["peer"] / r["completed"] for k, r in runs.items()}
+    per_event = (per[kb] - per[ka]) / (kb - ka)
+    return {
+        "chunks": [ka, kb],
+        "delay_between_s": delay,
+        "cpu_us_per_request": {str(k): v * 1e6 for k, v in per.items()},
+        "fixed_us": (per[ka] - ka * per_event) * 1e6,
+        "per_event_us": per_event * 1e6,
+        "events_per_request": {str(k): r["counts"] for k, r in runs.items()},
+        "errors": {str(k): r["errors"] for k, r in runs.items()},
+        "first_error": next((r["first_error"] for r in runs.values() if r["first_error"]), None),
+        "foreign_cores": max(r["foreign_cores"] for r in runs.values()),
+    }
+
+
+def peer_cpu(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    return {
+        "paced": _cpu_runs(bench, peer, bench.p["cpu_delay"]),
+        "burst": _cpu_runs(bench, peer, 0.0),
+    }
+
+
+def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    """N streams opened over the ramp, chunks 1 s apart: RSS of the peer's process tree, gaps
+    between deltas minus the delay, and how many streams it completed and held at once."""
+    from bench.run import _peak_overlap, _sleep_until, pct
+
+    assert bench.emulator is not None
+    p = bench.p
+    n, chunks, delay = p["streams"], p["stream_chunks"], p["stream_delay"]
+    emu = bench.emulator
+    bench.scenario(chunks, delay)
+    idle = peer.rss()
+    cpu0 = peer.worker_cpu()
+    start_at = time.monotonic() + 1.0
+    # bounded: the gateway's end of run plus 30 s for a slower peer; then the load generator
+    # abandons the streams still open and reports the ones that completed
+    deadline = start_at + p["stream_ramp"] + chunks * delay + 35
+    run = LoadRun(
+        bench.specs(
+            [peer.target(bench.anthropic_body())],
+            n,
+            bench.side_cpus,
+            record="gaps",
+            start_at=start_at,
+            ramp=p["stream_ramp"],
+            stop_at=deadline,
+        )
+    )
+    m0 = bench.mark()
+    peak, peak_upstream = idle, 0
+    try:
+        _sleep_until(start_at)
+        while time.monotonic() < deadline + 10:
+            r = peer.rss()
+            if sum(r) > sum(peak):
+                peak = r
+            with contextlib.suppress(Exception):
+                _st, body = http_request("GET", emu.url + "/_fake/health", timeout=2)
+                peak_upstream = max(peak_upstream, json.loads(body)["activeStreams"])
+            if run.ready():
+                break
+            time.sleep(0.25)
+        res = merge(run.results())
+    finally:
+        run.kill()
+    marks = res["marks"]
+    w0 = max((a for a, _ in marks), default=0.0)
+    w1 = min((b for _, b in marks), default=0.0)
+    excess = [(b - a - delay) * 1e3 for a, b in res["gaps"] if a >= w0 and b <= w1]
+    excess_all = [(b - a - delay) * 1e3 for a, b in res["gaps"]]
+    return {
+        "streams": n,
+        "completed": res["completed"][0],
+        "errors": res["errors"],
+        "first_error": res["first_error"],
+        "short_streams": sum(1 for c in res["counts"] if c != chunks),
+        "abandoned_at_deadline": n - res["completed"][0] - sum(res["errors"].values()),
+        "peak_open_client": _peak_overlap(sorted(res["spans"])),
+        "peak_open_upstream": peak_upstream,
+        "rss_idle_mb": [x / 2**20 for x in idle],
+        "rss_peak_mb": [x / 2**20 for x in peak],
+        "rss_peak_total_mb": sum(peak) / 2**20,
+        "rss_per_stream_kb": (sum(peak) - sum(idle)) / 1024 / n,
+        "gap_excess_p50_ms": pct(excess, 50),
+        "gap_excess_p99_ms": pct(excess, 99),
+        "gap_excess_max_ms": max(excess) if excess else None,
+        "gaps": len(excess),
+        "all_gap_excess_p99_ms": pct(excess_all, 99),
+        "cpu_s": peer.worker_cpu() - cpu0,
+        "foreign_cores": bench.foreign(m0, bench.mark(), res["client_cpu"]),
+    }
