@@ -116,8 +116,10 @@ def litellm_config(
     emulator_url: str,
     identity: dict[str, str],
     verify_url: str | None = None,
+    extra_models: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """LiteLLM proxy config: ``model_name`` -> ``oci/<model_id>`` at ``emulator_url``.
+    """LiteLLM proxy config: ``model_name`` -> ``oci/<model_id>`` at ``emulator_url`` (and each
+    of ``extra_models``, name -> OCI model id, likewise: the long-conversation section's model).
 
     ``api_base`` is the emulator's root: LiteLLM's ``get_oci_base_url`` strips an action path
     from it and appends ``/20231130/actions/chat`` (litellm/llms/oci/common_utils.py, chat/
@@ -125,9 +127,9 @@ def litellm_config(
     ``oci_region``.
     """
 
-    def params(api_base: str) -> dict[str, Any]:
+    def params(api_base: str, oci_id: str = model_id) -> dict[str, Any]:
         return {
-            "model": f"oci/{model_id}",
+            "model": f"oci/{oci_id}",
             "api_base": api_base,
             "oci_region": region,
             "oci_user": identity["user"],
@@ -138,6 +140,8 @@ def litellm_config(
         }
 
     models = [{"model_name": model_name, "litellm_params": params(emulator_url)}]
+    for name, oci_id in (extra_models or {}).items():
+        models.append({"model_name": name, "litellm_params": params(emulator_url, oci_id)})
     if verify_url:
         models.append({"model_name": SIGNATURE_MODEL, "litellm_params": params(verify_url)})
     return {
@@ -187,6 +191,14 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
+def long_models() -> dict[str, str]:
+    """The long-conversation section's model (bench/long.py), name -> OCI model id."""
+    from bench.long import MODEL
+
+    config = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
+    return {MODEL: str(config["models"][MODEL]["model_id"])}
+
+
 def start_litellm(bench: Bench) -> LiteLLMProcess:
     assert bench.emulator is not None
     exe = ensure_installed()
@@ -205,6 +217,7 @@ def start_litellm(bench: Bench) -> LiteLLMProcess:
             emulator_url=bench.emulator.url,
             identity=identity,
             verify_url=verifier.url,
+            extra_models=long_models(),
         )
         path = bench.logs / "litellm.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))

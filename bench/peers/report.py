@@ -88,6 +88,14 @@ def _rows() -> list[tuple[str, str, Getter, Getter]]:
         ("back to back (no delay): CPU per streamed", "burst", "per_event_us", "gateway_burst"),
     ):
         add("CPU, paced", fig, _at("cpu", mode, key), _at("cpu", gw, key))
+    for label in ("16K", "256K", "1M", "4M"):  # bench/long.py's SIZES labels
+        size = ("long", "sizes", label)
+        add("long conversations", f"{label} (", _at(*size, "cpu_ms_per_request"),
+            _at(*size, "cpu_ms_per_request"))  # fmt: skip
+        add("long conversations", f"  {label}: time to first token",
+            _at(*size, "ttft", "gateway_ms"), _at(*size, "ttft", "gateway_ms"))  # fmt: skip
+        add("long conversations", f"  {label}: added TTFT", _at(*size, "ttft", "added_ms"),
+            _at(*size, "ttft", "added_ms"))  # fmt: skip
     for i in (0, 1):
         rows.append(
             (

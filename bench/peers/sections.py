@@ -14,7 +14,9 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from bench.load import LoadRun, LoadSpec, merge
+from orjson import dumps as orjson_dumps
+
+from bench.load import LoadRun, LoadSpec, Target, merge
 from bench.peers import PeerProcess
 from devtools.procfs import cpu_seconds
 from devtools.procs import http_request
@@ -182,3 +184,44 @@ def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
         "cpu_s": peer.worker_cpu() - cpu0,
         "foreign_cores": bench.foreign(m0, bench.mark(), res["client_cpu"]),
     }
+
+
+def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
+    """The long-conversation turns of bench/long.py through the peer: CPU per request of its
+    whole process tree against the same floor, and the added time to first token against the
+    emulator answering the gateway's own ChatDetails (the floor is the emulator's, whoever
+    calls it). Memory per in-flight request is the gateway's alone (it restarts the process)."""
+    from bench import long
+
+    assert bench.emulator is not None and bench.gateway is not None
+    plan = long.QUICK if bench.args.quick else long.FULL
+    watch = _watch(bench, peer)
+    out: dict[str, Any] = {"model": long.MODEL, "sizes": {}}
+    for label, size in long.SIZES:
+        cpu_n, ttft_n, _mem = plan[label]
+        raw = orjson_dumps(long.grow(size))
+        bench.scenario(long.CHUNKS, 0.0)
+        gw = bench.gw_target(bench.gateway, raw, "gateway-long")
+        direct = Target(
+            "emulator",
+            bench.emulator.url + "/20231130/actions/chat",
+            long._capture(bench, gw),
+            {"content-type": "application/json"},
+            b'"TEXT","text"',
+        )
+        target = peer.target(raw, f"{peer.peer}-long")
+        floor = long.floor_s(raw, max(5, min(200, (64 << 20) // len(raw))))
+        bench.counted(target, 4, max(2, cpu_n // 10), watch, bench.side_cpus)  # warm-up
+        r = bench.counted(target, 4, cpu_n, watch, bench.side_cpus)
+        cpu = r["cpu"]["peer"] / r["completed"] if r["completed"] else None
+        out["sizes"][label] = {
+            "body_bytes": len(raw),
+            "requests": r["completed"],
+            "errors": r["errors"],
+            "first_error": r["first_error"],
+            "cpu_ms_per_request": cpu * 1e3 if cpu is not None else None,
+            "floor_ms": floor * 1e3,
+            "ratio": cpu / floor if cpu is not None and floor else None,
+            "ttft": long._ttft(bench, target, direct, ttft_n),
+        }
+    return out
