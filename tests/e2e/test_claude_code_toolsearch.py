@@ -45,6 +45,12 @@ DESCRIPTION_ON = (
     "Claude Code sends 9 tools incl. its client-side ToolSearch, NO deferred tool in `tools` "
     "(their names only, in a mid-conversation role-system message), beta "
     "advanced-tool-use-2025-11-20")
+RECORDED_LOADED = "cc-27-mcp-tool-search-loaded-recorded.json"
+DESCRIPTION_LOADED = (
+    f"RECORDED from the real Claude Code {CLI_VERSION} CLI, the same run as "
+    "cc-27-mcp-tool-search-recorded.json, second main turn: after ToolSearch('warehouse bin') "
+    "the tool_result holds tool_reference blocks and `tools` gains the 2 found MCP tools with "
+    "defer_loading: true (the gateway sends them inline because they are referenced)")
 DESCRIPTION_OFF = (
     f"RECORDED from the real Claude Code {CLI_VERSION} CLI, the same run with "
     "ENABLE_TOOL_SEARCH=false: the first main turn with all 124 tools inline (24 built-in + "
@@ -230,6 +236,7 @@ def test_claude_code_tool_search_finds_and_calls_the_mcp_tool(
     assert TOKEN in json.dumps(tool_msgs[-1]), why
     if os.environ.get("CC27_RECORD"):
         _save(first, run, RECORDED_ON, DESCRIPTION_ON)
+        _save(sent[1], run, RECORDED_LOADED, DESCRIPTION_LOADED)
 
 
 def test_claude_code_without_tool_search_inlines_every_mcp_tool(
