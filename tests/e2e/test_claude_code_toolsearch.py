@@ -1,13 +1,18 @@
 """End-to-end: Claude Code's MCP tool search through the gateway (issue #13).
 
 The real CLI (tests/e2e/conftest.py) runs with ``ENABLE_TOOL_SEARCH=true`` and one stdio MCP
-server of 100 tools (tests/e2e/mcp_tools_server.py), through a small recording proxy in front of
-the gateway (the gateway keeps no copy of the Anthropic requests it serves; the proxy keeps
-what Claude Code really sent). The emulator is scripted so the model (a) calls Claude Code's
-own ``ToolSearch``, (b) calls the MCP tool it found, (c) answers with the token the MCP server
-returned. Asserted: the deferred MCP tool schemas were not in the first OCI request, the found
-tool's schema was in the next one, the token reached the model through the MCP server, and
-Claude Code finished with the answer.
+server of 100 tools (tests/e2e/mcp_tools_server.py, ``--mcp-config`` + ``--strict-mcp-config``),
+through :class:`RecordingProxy` in front of the gateway (the gateway keeps no copy of the
+Anthropic requests it serves; the proxy keeps what Claude Code really sent). The emulator is
+scripted so the model (a) calls Claude Code's own ``ToolSearch``, (b) calls the MCP tool it
+found, (c) answers with the token the MCP server returned. Asserted: what Claude Code sends
+(2.1.197: ToolSearch and the ``advanced-tool-use-2025-11-20`` beta, no deferred tool in
+``tools`` on the first turn; after the search, ``tool_reference`` blocks in the tool_result and
+the found tools with ``defer_loading: true``), the deferred MCP schemas not in the first OCI
+request, the found tool inline in the next, the token back from the MCP server, and the CLI's
+final answer. The second test is the same prompt with ``ENABLE_TOOL_SEARCH=false`` (every tool
+inline): the baseline. ``CC27_RECORD=1`` rewrites the cc-27 fixtures from these runs
+(tests/test_tool_search.py and scripts/tool_search_tokens.py measure them).
 """
 
 from __future__ import annotations
