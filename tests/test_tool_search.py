@@ -6,8 +6,10 @@ search tools are answered with ``server_tool_use`` + ``tool_search_tool_result``
 SSE), the picked tools are sent inline on the next turn, an invalid regex is an error result
 (not an HTTP 400), echoed history becomes a tool call + result on every family, the client-side
 variant (``tool_reference`` in a ``tool_result``) loads a tool, the gateway's own search is
-offered without a search tool, and count_tokens counts what would be sent; on cc-26 (Claude
-Code + 100 MCP tools) the tokens sent with and without tool search (scripts/tool_search_tokens).
+offered without a search tool, and count_tokens counts what would be sent; the tokens sent with
+and without tool search (scripts/tool_search_tokens) on cc-27 (recorded from the real Claude Code
+CLI with a 100-tool MCP server, tests/e2e/test_claude_code_toolsearch.py) and on cc-26 (cc-17
+plus 100 MCP tools, synthesised).
 """
 
 from __future__ import annotations
@@ -200,20 +202,80 @@ def _inline(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+CC27_ON = "cc-27-mcp-tool-search-recorded.json"
+CC27_OFF = "cc-27-mcp-tool-search-off-recorded.json"
+
+
+def test_recorded_claude_code_tool_search_request(gateway: GatewayServer, fake: FakeOCI) -> None:
+    """cc-27, recorded from the real CLI: Claude Code 2.1.197 keeps its deferred tools out of
+    `tools` altogether (names only, in a mid-conversation system message), so nothing is held
+    back by the gateway and its own search is not offered (ToolSearch is there)."""
+    body = {**fixture_body(CC27_ON, "grok"), "stream": False}
+    assert not any(t.get("defer_loading") for t in body["tools"])
+    resp = gateway.post("/v1/messages", body)
+    assert resp.status_code == 200, resp.text
+    chat = fake.requests[-1].chat_request
+    names = _names(chat)
+    assert "ToolSearch" in names and "tool_search" not in names and len(names) == 9
+    assert "available via ToolSearch" in json.dumps(chat["messages"])  # the role-system message
+
+
+def test_recorded_claude_code_turn_after_tool_search(gateway: GatewayServer,
+                                                    fake: FakeOCI) -> None:
+    """cc-27's second turn: the found tools arrive with defer_loading: true and are referenced
+    by the ToolSearch tool_result, so they are sent inline and nothing else is held back."""
+    body = {**fixture_body("cc-27-mcp-tool-search-loaded-recorded.json", "grok"),
+            "stream": False}
+    deferred = {t["name"] for t in body["tools"] if t.get("defer_loading")}
+    assert deferred == {"mcp__inv__inventory_lookup_warehouse_bin",
+                        "mcp__inv__inventory_list_stock_levels"}
+    resp = gateway.post("/v1/messages", body)
+    assert resp.status_code == 200, resp.text
+    chat = fake.requests[-1].chat_request
+    assert deferred <= set(_names(chat)) and len(_names(chat)) == 11
+    assert "Tool loaded: mcp__inv__inventory_lookup_warehouse_bin" in json.dumps(chat["messages"])
+
+
+def _measure(gateway: GatewayServer, fake: FakeOCI, body: dict[str, Any]) -> tuple[int, int, int]:
+    fake.clear_requests()
+    resp = gateway.post("/v1/messages", {**body, "stream": False})
+    assert resp.status_code == 200, resp.text
+    details = fake.requests[-1].body
+    return (len(details["chatRequest"].get("tools") or []), raw_estimate(details),
+            len(json.dumps(details)))
+
+
 def test_the_measurement_reports_the_saving(gateway: GatewayServer, fake: FakeOCI) -> None:
-    """scripts/tool_search_tokens.py runs this; the README's figures are its output."""
-    body = {**fixture_body("cc-26-mcp-tool-search.json", "grok"), "stream": False}
+    """scripts/tool_search_tokens.py runs this; the README's figures are its output.
+
+    cc-27 (RECORDED): Claude Code's first main turn with tool search off and on, both recorded
+    from the real CLI with the same 100-tool MCP server; cc-26 (SYNTHESISED): cc-17 plus 100
+    deferred MCP tools, and the same turn with every tool inline."""
+    synthesised = fixture_body("cc-26-mcp-tool-search.json", "grok")
+    cases = {
+        "cc-27 recorded": (fixture_body(CC27_OFF, "grok"), fixture_body(CC27_ON, "grok")),
+        "cc-26 synthesised": (_inline(synthesised), synthesised),
+    }
     figures = {}
-    for label, sent in (("tool search off", _inline(body)), ("tool search on", body)):
-        fake.clear_requests()
-        resp = gateway.post("/v1/messages", sent)
-        assert resp.status_code == 200, resp.text
-        details = fake.requests[-1].body
-        figures[label] = (len(details["chatRequest"].get("tools") or []),
-                          raw_estimate(details), len(json.dumps(details)))
-    for label, (tools, tokens, size) in figures.items():
-        print(f"\n{label:>16}: {tools:3d} tools, ~{tokens:6d} input tokens, "
-              f"{size:7d} bytes of ChatDetails")
-    off, on = figures["tool search off"], figures["tool search on"]
+    for case, (off, on) in cases.items():
+        figures[case] = (_measure(gateway, fake, off), _measure(gateway, fake, on))
+    for case, rows in figures.items():
+        for label, (tools, tokens, size) in zip(("tool search off", "tool search on"), rows,
+                                                strict=True):
+            print(f"\n{case:>17} {label:>15}: {tools:3d} tools, ~{tokens:6d} input tokens, "
+                  f"{size:7d} bytes of ChatDetails")
+        (_, off_tokens, _), (_, on_tokens, _) = rows
+        print(f"{case:>17} saving: ~{off_tokens - on_tokens} tokens "
+              f"({100 * (off_tokens - on_tokens) / off_tokens:.0f}%)")
+    off, on = figures["cc-26 synthesised"]
     assert off[0] == 127 and on[0] == 28
     assert on[1] * 3 < off[1]
+    off, on = figures["cc-27 recorded"]
+    # of the saving, the 100 MCP schemas alone (the rest: 15 built-in tools Claude Code defers too)
+    recorded_off = fixture_body(CC27_OFF, "grok")
+    no_mcp = {**recorded_off, "tools": [t for t in recorded_off["tools"]
+                                        if not t["name"].startswith("mcp__")]}
+    mcp_tokens = off[1] - _measure(gateway, fake, no_mcp)[1]
+    print(f"   cc-27 recorded the 100 MCP schemas alone: ~{mcp_tokens} tokens")
+    assert off[0] == 124 and on[0] == 9
+    assert on[1] * 2 < off[1]

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,8 @@ class ClaudeRunner:
         model: str,
         stream_json: bool = False,
         auth: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        extra_env: dict[str, str] | None = None,
     ) -> ClaudeRun:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -112,6 +115,7 @@ class ClaudeRunner:
             # of retries (the gateway retries upstream failures itself)
             "CLAUDE_CODE_MAX_RETRIES": "1",
             **(auth if auth is not None else {"ANTHROPIC_API_KEY": ALICE}),
+            **(extra_env or {}),  # e.g. ENABLE_TOOL_SEARCH, or a recording proxy's base URL
         }
         if os.environ.get("TMPDIR"):
             env["TMPDIR"] = os.environ["TMPDIR"]
@@ -127,6 +131,7 @@ class ClaudeRunner:
             "Bash,Read",
             "--output-format",
             "stream-json" if stream_json else "json",
+            *extra_args,
         ]
         if stream_json:
             args.append("--verbose")  # -p with stream-json requires it
