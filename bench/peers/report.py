@@ -191,4 +191,11 @@ def peer_notes(results: dict[str, Any]) -> list[str]:
         for section, entry in peer.items():
             if isinstance(entry, dict) and entry.get("first_error"):
                 out.append(f"  {name} {section}: first error {entry['first_error']}")
+        refused = (peer.get("long") or {}).get("refused")
+        if refused:
+            out.append(
+                f"  {name} long: its request for {refused['model']} was refused "
+                f"({str(refused['first_error'])[:160]}); its long rows are for the same "
+                "bodies with the tools' `$schema` keys removed"
+            )
     return out
