@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     #: gunicorn's worker heartbeat timeout; 0 = off, because a stream holds a request for minutes
     timeout: float = Field(0.0, ge=0)
+    #: the workers' garbage collector (app/worker.py): "" = tuned default, "python" = CPython's
+    gc_threshold: str = ""
 
 
 def whole_seconds(seconds: float) -> int:

@@ -6,7 +6,7 @@ tool round trips: an assistant ``tool_use`` (``Read`` of a source file, or ``Bas
 ``grep -n``) and the user's ``tool_result`` holding what Claude Code would get back -- the
 repository's own source files, numbered like Claude Code's ``Read`` output. :func:`floor_s`
 is the floor: parsing (``orjson.loads``), re-encoding (``orjson.dumps``) and SHA-256 hashing the
-same body once, timed in this (the orchestrator's) process in the same run.
+same body once, timed (CPU time) in this (the orchestrator's) process in the same run.
 :func:`section` runs the section on a :class:`bench.run.Bench` and returns its results; per
 size: worker CPU per request (``/proc``, one pinned worker), added time to first token (gateway
 vs straight to the emulator with the ChatDetails the gateway sent), the floor and the ratio;
@@ -113,14 +113,16 @@ def grow(size: int) -> dict[str, Any]:
 
 
 def floor_s(raw: bytes, rounds: int) -> float:
-    """Median seconds of loads + dumps + sha256 of ``raw`` (the least a proxy must do)."""
+    """Median CPU seconds of loads + dumps + sha256 of ``raw`` (the least a proxy must do).
+    CPU time of this thread, as the gateway's figure is CPU time: on a busy machine the wall
+    clock also counts the time other processes held the core (the floor varied 2x that way)."""
     times = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         obj = orjson.loads(raw)
         orjson.dumps(obj)
         hashlib.sha256(raw).digest()
-        times.append(time.perf_counter() - t0)
+        times.append(time.thread_time() - t0)
     times.sort()
     return times[len(times) // 2]
 

@@ -200,20 +200,33 @@ async def attempt_upstream(
     breakers = circuits.breakers
     labels = gen_ai_labels(resolved)
     idle = config.oci.timeouts.idle
-    bodies: dict[int, bytes] = {}
-    chat = params.apply(spec.oci_model, oci.body["chatRequest"])
+    # Memory: the translation is taken over and dropped once serialised, so an in-flight
+    # request holds only the bytes it sends (a 1 MB turn: ~1 MB, not 2). Retries on the same
+    # serving mode reuse the bytes; a failover to another one or a healed parameter decodes
+    # them back (rare paths, ~2 ms per MB). docs/design.md, "Long conversations".
+    translated = oci.release_body()
+    doc: dict[str, Any] | None = translated
+    chat: dict[str, Any] | None = params.apply(spec.oci_model, translated["chatRequest"])
+    prompt = _prompt_json(translated) if config.observability.record_content else None
+    del translated
+    body = b""
+    serving: dict[str, str] | None = None  # the serving mode ``body`` was made for
+    temperature = top_p = None
     healed = False
     ti = 0
     attempt = 0
     sent = 0
     while True:
         target = places[ti]
-        body = bodies.get(ti)
-        if body is None:
+        if serving != target.serving:
+            if doc is None or chat is None:
+                doc = orjson.loads(body)
+                chat = doc["chatRequest"]
             # the translation is never edited in place: each target gets its own serving mode
-            body = bodies[ti] = orjson.dumps(
-                {**oci.body, "servingMode": target.serving, "chatRequest": chat}
-            )
+            body = orjson.dumps({**doc, "servingMode": target.serving, "chatRequest": chat})
+            serving = target.serving
+            temperature, top_p = chat.get("temperature"), chat.get("topP")
+            doc = chat = None
         sent += 1
         call.attempts = sent
         opc_id = uuid.uuid4().hex.upper()
@@ -223,8 +236,8 @@ async def attempt_upstream(
             oci_model=spec.oci_model,
             requested=resolved.requested,
             max_tokens=oci.max_tokens,
-            temperature=chat.get("temperature"),
-            top_p=chat.get("topP"),
+            temperature=temperature,
+            top_p=top_p,
             region=target.region,
             api_format=spec.format,
             serving_mode=target.serving["servingType"],
@@ -232,8 +245,8 @@ async def attempt_upstream(
             attempt=sent,
             stream=oci.stream,
         )
-        if config.observability.record_content:
-            tracing.record_content(span, "gen_ai.input.messages", _prompt_json(oci.body))
+        if prompt is not None:
+            tracing.record_content(span, "gen_ai.input.messages", prompt)
         now = Attempt(span, labels, opc_id)
         ticket = breakers.begin(target.key)
         span.set_attribute("oci.circuit_state", ticket.seen.label)
@@ -274,15 +287,17 @@ async def attempt_upstream(
             )
             if err.upstream_kind == UpstreamKind.CONTEXT_OVERFLOW:
                 raise context_error(err, estimate, spec.context_window) from None
-            fix = heal(chat, err.param) if err.param else None
+            sent_doc = orjson.loads(body) if err.param else None
+            fix = heal(sent_doc["chatRequest"], err.param) if sent_doc and err.param else None
             if fix is not None and err.param is not None:
-                chat, action = fix
+                doc, (chat, action) = sent_doc, fix
                 params.learn(resolved.name, spec.oci_model, err.param, action)
                 if not healed:  # once per request: a second refusal goes back to the client
                     healed = True
-                    bodies.clear()
+                    serving = None  # serialised again, without the parameter
                     m.UPSTREAM_RETRIES.labels(resolved.name, kind).inc()
                     continue
+                # a second refusal: a failover sends the healed form, a retry the same bytes
             step = policy.after(attempt, ti, len(places), err)
             if step is None:
                 raise

@@ -42,6 +42,13 @@ class OciRequest:
     temperature: float | None = None
     top_p: float | None = None
 
+    def release_body(self) -> dict[str, Any]:
+        """``body``, handed over once (the sender serialises it): this object then holds an
+        empty dict, so a long turn in flight keeps only its serialised bytes, not the dict too
+        (docs/design.md, "Long conversations")."""
+        body, self.body = self.body, {}
+        return body
+
 
 def clamp_max_tokens(requested: int, spec: ModelSpec) -> int:
     """The client's ``max_tokens`` within the model's limit (``ModelSpec.output_limit``: the
