@@ -196,7 +196,9 @@ def long_models() -> dict[str, str]:
     from bench.long import MODEL
 
     config = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
-    return {MODEL: str(config["models"][MODEL]["model_id"])}
+    from bench.peers.sections import PEER_FALLBACK_MODEL
+
+    return {m: str(config["models"][m]["model_id"]) for m in (MODEL, PEER_FALLBACK_MODEL)}
 
 
 def start_litellm(bench: Bench) -> LiteLLMProcess:

@@ -196,6 +196,6 @@ def peer_notes(results: dict[str, Any]) -> list[str]:
             out.append(
                 f"  {name} long: its request for {refused['model']} was refused "
                 f"({str(refused['first_error'])[:160]}); its long rows are for the same "
-                "bodies with the tools' `$schema` keys removed"
+                "bodies without the tool definitions, on grok-4.20"
             )
     return out

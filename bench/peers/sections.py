@@ -186,16 +186,15 @@ def peer_streams(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
     }
 
 
-def _without_schema_keys(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` with ``$schema`` removed from every tool's ``input_schema`` (top level: where
-    Claude Code puts it), so a peer that forwards it to OCI unchanged gets an answer."""
-    tools = [
-        {**t, "input_schema": {k: v for k, v in t["input_schema"].items() if k != "$schema"}}
-        if isinstance(t.get("input_schema"), dict)
-        else t
-        for t in body.get("tools") or []
-    ]
-    return {**body, "tools": tools}
+# the model a refused peer is measured on (config/gateway.yaml; xai.grok-4.20-reasoning, no
+# Gemini history rules)
+PEER_FALLBACK_MODEL = "grok-4.20"
+
+
+def _without_tools(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without its tool definitions (the history keeps its tool calls and results), on
+    :data:`PEER_FALLBACK_MODEL`: for a peer whose OCI request for the real turn is refused."""
+    return {**{k: v for k, v in body.items() if k != "tools"}, "model": PEER_FALLBACK_MODEL}
 
 
 def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
@@ -224,15 +223,16 @@ def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
         )
         floor = long.floor_s(raw, max(5, min(200, (64 << 20) // len(raw))))
         if "refused" in out:
-            raw = orjson_dumps(_without_schema_keys(grown))
+            raw = orjson_dumps(_without_tools(grown))
         target = peer.target(raw, f"{peer.peer}-long")
         bench.counted(target, 4, max(2, cpu_n // 10), watch, bench.side_cpus)  # warm-up
         r = bench.counted(target, 4, cpu_n, watch, bench.side_cpus)
         if not r["completed"] and "refused" not in out:
             # the peer's request was refused (a finding, kept in the results and the notes):
-            # measure its CPU on the same bodies without the tools' `$schema` keys from here on
+            # measure its CPU on the same bodies, without the tool definitions, on the fallback
+            # model from here on
             out["refused"] = {"model": long.MODEL, "first_error": r["first_error"]}
-            raw = orjson_dumps(_without_schema_keys(grown))
+            raw = orjson_dumps(_without_tools(grown))
             target = peer.target(raw, f"{peer.peer}-long")
             bench.counted(target, 4, max(2, cpu_n // 10), watch, bench.side_cpus)
             r = bench.counted(target, 4, cpu_n, watch, bench.side_cpus)
