@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import threading
@@ -43,6 +42,7 @@ from app.api import count_tokens, messages, models, ops, usage
 from app.api.deps import error_response
 from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.errors import GatewayError, NotFound, internal_error
+from app.gc_tuning import parse_gc_threshold, tune_gc
 from app.observability import metrics as m
 from app.observability import tracing
 from app.observability.logging import setup_logging
@@ -221,14 +221,8 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_files(app, settings))
         _install_drain(app, settings)
-        gc.collect()
-        gc.freeze()  # start-up objects never need scanning again (DESIGN.md perf notes)
-        # Bigger GC generations (CPython's default is 700, 10, 10): with 2,000 streams open, the
-        # default ran full collections of ~340 ms CPU (and 16% of the worker's CPU went to GC)
-        # while new streams opened, each one stalling every open stream; they freed nothing
-        # (collected=0 in every generation under the bench loads). Measured with gc.callbacks
-        # in bench/ramp.py's run: GC CPU 2.7 s -> 0.36 s, longest pause 336 -> 35 ms.
-        gc.set_threshold(20_000, 50, 100)
+        # freeze the start-up heap, raise the collector's thresholds (app/gc_tuning.py)
+        tune_gc(parse_gc_threshold(settings.gc_threshold))
         try:
             yield
         finally:

@@ -1,4 +1,4 @@
-"""GATEWAY_GC_THRESHOLD parsing and the tuning the worker applies after startup (app/worker.py)."""
+"""GATEWAY_GC_THRESHOLD parsing and the tuning the lifespan applies (app/gc_tuning.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from app.worker import DEFAULT_GC_THRESHOLD, parse_gc_threshold
+from app.gc_tuning import DEFAULT_GC_THRESHOLD, parse_gc_threshold
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_parse_refuses(value: str) -> None:
 def test_tune_freezes_and_sets_thresholds() -> None:
     # in a child: freezing the test process's heap would change every later test's collector
     code = (
-        "import gc; from app.worker import tune_gc; tune_gc((12345, 7, 8)); "
+        "import gc; from app.gc_tuning import tune_gc; tune_gc((12345, 7, 8)); "
         "print(gc.get_threshold(), gc.get_freeze_count() > 0)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
