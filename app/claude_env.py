@@ -22,6 +22,9 @@ cites them):
   model ids that do not start with ``claude-`` (2.1.197: ``getContextWindowForModel``), hence
   the gateway names above. One value serves every model, so it is the *smallest* window of the
   models the variables reach: auto-compact then fires before any of them overflows.
+- ``ENABLE_TOOL_SEARCH=true``: Claude Code turns MCP tool search off for a non-Anthropic
+  ``ANTHROPIC_BASE_URL`` unless it is set (code.claude.com/docs/en/env-vars); the gateway
+  handles what it then sends (tests/e2e/test_claude_code_toolsearch.py, README "Tool search").
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ def env_block(config: GatewayConfig, *, url: str, key: str | None, model: str | 
         f"export CLAUDE_CODE_MAX_CONTEXT_TOKENS={window}",
         "# lists the gateway's claude-* model ids in /model",
         "export CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1",
+        "# MCP tool search (off by default behind a gateway): the gateway handles deferred",
+        "# tools and tool_reference blocks, so tool schemas stay out of every request",
+        "export ENABLE_TOOL_SEARCH=true",
     ]
     return "\n".join(lines) + "\n"
 

@@ -42,6 +42,7 @@ def test_block_follows_the_aliases_and_takes_the_smallest_window(tmp_path: Path)
         # llama's 128000 (the profile table's) is the smallest of gemini, grok and llama
         "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "128000",
         "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+        "ENABLE_TOOL_SEARCH": "true",
     }
     assert "unset ANTHROPIC_API_KEY" in out.stdout.splitlines()
     # what a shell makes of it: the block is valid sh
