@@ -312,14 +312,26 @@ def user_messages(
     tool_images: list[dict[str, Any]] = []
     for b in blocks:
         if isinstance(b, ToolResultBlock):
-            images = c.tool_result_images(b.content)
+            result = b.content
+            if type(result) is str and result and not b.is_error:
+                # the commonest result (a file read, a command's output): its text as it is,
+                # what tool_result_text returns for it, without the calls (a 1 MB turn has ~500)
+                out.append(
+                    {
+                        "role": "TOOL",
+                        "toolCallId": b.tool_use_id,
+                        "content": [{"type": "TEXT", "text": result}],
+                    }
+                )
+                continue
+            images = c.tool_result_images(result)
             note = c.image_note(len(images), model, vision)
             out.append(
                 {
                     "role": "TOOL",
                     "toolCallId": b.tool_use_id,
                     "content": [
-                        {"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error, note)}
+                        {"type": "TEXT", "text": c.tool_result_text(result, b.is_error, note)}
                     ],
                 }
             )
