@@ -22,15 +22,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.long import floor_s, grow  # noqa: E402
-from devtools.config import TEST_MODELS  # noqa: E402
-
-from app.anthropic.models import MessagesRequest  # noqa: E402
-from app.catalog import Catalog  # noqa: E402
-from app.config import parse_config  # noqa: E402
-from app.service.parse import parse  # noqa: E402
-from app.translate.to_oci import to_oci  # noqa: E402
-from app.translate.tokens import raw_estimate  # noqa: E402
+from app.anthropic.models import MessagesRequest
+from app.catalog import Catalog
+from app.config import parse_config
+from app.service.parse import parse
+from app.translate.to_oci import to_oci
+from app.translate.tokens import raw_estimate
+from bench.long import floor_s, grow
+from devtools.config import TEST_MODELS
 
 
 def main() -> None:
@@ -40,8 +39,11 @@ def main() -> None:
     args = ap.parse_args()
     config = parse_config(
         {
-            "oci": {"region": "us-chicago-1", "compartment_id": "ocid1.compartment.oc1..x",
-                    "auth": "api_key"},
+            "oci": {
+                "region": "us-chicago-1",
+                "compartment_id": "ocid1.compartment.oc1..x",
+                "auth": "api_key",
+            },
             "models": TEST_MODELS,
         }
     )
@@ -68,8 +70,14 @@ def main() -> None:
         t4 = time.process_time()
         del req, oci, out
         t5 = time.process_time()
-        t.update(parse=t1 - t0, translate=t2 - t1, estimate=t3 - t2, dumps_sha=t4 - t3,
-                 free=t5 - t4, total=t5 - t0)
+        t.update(
+            parse=t1 - t0,
+            translate=t2 - t1,
+            estimate=t3 - t2,
+            dumps_sha=t4 - t3,
+            free=t5 - t4,
+            total=t5 - t0,
+        )
         return t
 
     for label, size in (("1M", 1024 * 1024), ("4M", 4 * 1024 * 1024)):
@@ -87,8 +95,10 @@ def main() -> None:
         med = {k: min(r[k] for r in runs) * 1e3 for k in runs[0]}  # best of N: a busy machine
         floor = floor_s(raw, args.rounds) * 1e3
         parts = "  ".join(f"{k} {v:.2f}" for k, v in med.items())
-        print(f"{label} ({len(raw) / 1e6:.2f} MB): {parts} ms | floor {floor:.2f} ms | "
-              f"path/floor {med['total'] / floor:.2f}x")
+        print(
+            f"{label} ({len(raw) / 1e6:.2f} MB): {parts} ms | floor {floor:.2f} ms | "
+            f"path/floor {med['total'] / floor:.2f}x"
+        )
 
 
 if __name__ == "__main__":

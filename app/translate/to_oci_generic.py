@@ -287,7 +287,9 @@ def _results_in_call_order(blocks: list[Any], out: list[dict[str, Any]]) -> list
     them up, so the TOOL messages follow the assistant's ``toolCalls`` order. Other blocks keep
     their place after the results.
     """
-    if not out or out[-1].get("role") != "ASSISTANT" or not out[-1].get("toolCalls"):
+    if len(blocks) < 2 or not out or out[-1].get("role") != "ASSISTANT":
+        return blocks  # one block has no order to fix (an agent's turn: one result)
+    if not out[-1].get("toolCalls"):
         return blocks
     order = {call["id"]: i for i, call in enumerate(out[-1]["toolCalls"])}
     results = [b for b in blocks if isinstance(b, ToolResultBlock)]
