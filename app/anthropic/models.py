@@ -22,13 +22,23 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Base64Source(_Lenient):
+class _Block(BaseModel):
+    """A block (or message) whose unknown fields (``cache_control``, ``citations`` ...) are
+    accepted but not kept: nothing reads them, and keeping them (``extra="allow"``) was ~20%
+    of validating a 1-4 MB turn (docs/design.md, "Long conversations"). The models whose
+    extras are read (:class:`OtherBlock`, :class:`OtherSource`, :class:`Tool`, the request)
+    stay :class:`_Lenient`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Base64Source(_Block):
     type: Literal["base64"]
     media_type: str
     data: str
 
 
-class UrlSource(_Lenient):
+class UrlSource(_Block):
     type: Literal["url"]
     url: str
 
@@ -50,36 +60,36 @@ ImageSource = Annotated[
 ]
 
 
-class TextBlock(_Lenient):
+class TextBlock(_Block):
     type: Literal["text"]
     text: str
 
 
-class ImageBlock(_Lenient):
+class ImageBlock(_Block):
     type: Literal["image"]
     source: ImageSource
 
 
-class DocumentBlock(_Lenient):
+class DocumentBlock(_Block):
     type: Literal["document"]
     source: dict[str, Any]
     title: str | None = None
 
 
-class ToolUseBlock(_Lenient):
+class ToolUseBlock(_Block):
     type: Literal["tool_use"]
     id: str
     name: str
     input: dict[str, Any] = Field(default_factory=dict)
 
 
-class ThinkingBlock(_Lenient):
+class ThinkingBlock(_Block):
     type: Literal["thinking"]
     thinking: str = ""
     signature: str | None = None
 
 
-class RedactedThinkingBlock(_Lenient):
+class RedactedThinkingBlock(_Block):
     type: Literal["redacted_thinking"]
     data: str = ""
 
@@ -104,7 +114,7 @@ ToolResultContentBlock = Annotated[
 ]
 
 
-class ToolResultBlock(_Lenient):
+class ToolResultBlock(_Block):
     type: Literal["tool_result"]
     tool_use_id: str
     content: str | list[ToolResultContentBlock] | None = None
@@ -140,7 +150,7 @@ ContentBlock = Annotated[
 ]
 
 
-class Message(_Lenient):
+class Message(_Block):
     role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlock]
 

