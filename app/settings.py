@@ -14,6 +14,7 @@ stops the start with pydantic's message naming the variable.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,8 +41,12 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     #: gunicorn's worker heartbeat timeout; 0 = off, because a stream holds a request for minutes
     timeout: float = Field(0.0, ge=0)
-    #: the workers' garbage collector (app/worker.py): "" = tuned default, "python" = CPython's
+    #: the garbage collector (app/gc_tuning.py): "" = tuned default, "python" = CPython's
     gc_threshold: str = ""
+    #: the SERVER span of each request when tracing is on: "lean" = the gateway's middleware
+    #: (app/observability/server_span.py), "instrumentation" = opentelemetry-instrumentation-
+    #: fastapi (more HTTP attributes, ~20 µs more per streamed event: README "Tracing cost")
+    trace_server_span: Literal["lean", "instrumentation"] = "lean"
 
 
 def whole_seconds(seconds: float) -> int:

@@ -184,9 +184,10 @@ class _GrpcReceiver:
         self.server.stop(grace=None)
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
-                                            tmp_path: Path, protocol: str) -> None:
+@pytest.mark.parametrize(("protocol", "server_span"), [
+    ("http/protobuf", "lean"), ("grpc", "lean"), ("http/protobuf", "instrumentation")])
+def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey, tmp_path: Path,
+                                            protocol: str, server_span: str) -> None:
     receiver: Any
     if protocol == "grpc":
         receiver = _GrpcReceiver()
@@ -199,7 +200,8 @@ def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_INSECURE": "true",
            "OTEL_BSP_SCHEDULE_DELAY": "100",
-           "OTEL_SERVICE_NAME": "gw-under-test", "OTEL_RESOURCE_ATTRIBUTES": "team=platform"}
+           "OTEL_SERVICE_NAME": "gw-under-test", "OTEL_RESOURCE_ATTRIBUTES": "team=platform",
+           "GATEWAY_TRACE_SERVER_SPAN": server_span}
     try:
         with GatewayProcess(config, tmp_path, env=env) as gw:
             fake.push(Scenario(error={"status": 503}), Scenario(text="traced answer", chunks=3))
@@ -237,9 +239,13 @@ def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey,
     for _, span in receiver.spans:
         for a in span.attributes:
             assert "count me" not in str(a.value) and "traced answer" not in str(a.value)
-    # a FastAPI server span is the parent, and the access log carries its trace id
+    # one SERVER span is the parent (FastAPI's own telemetry is off), and the access log
+    # carries its trace id
     servers = [s for _, s in receiver.spans if s.kind == 2]
-    assert servers and servers[0].trace_id == ok.trace_id
+    assert len(servers) == 1 and servers[0].trace_id == ok.trace_id
+    # the lean span uses the stable HTTP semconv name, the instrumentation its default (old) one
+    assert 200 in (_attr(servers[0], "http.response.status_code"),
+                   _attr(servers[0], "http.status_code"))
     access = [json.loads(line) for line in log.splitlines() if '"logger":"app.access"' in line]
     assert access[-1]["trace_id"] == ok.trace_id.hex()
 
