@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from app.oci.media_fetch import is_public, sniff
-from app.service.media import has_url_sources
 from emulator import FakeOCI, TestKey
 from tests.harness import GatewayServer, chat, metric, write_config, write_keys
 
@@ -138,12 +137,9 @@ def test_is_public(address: str, public: bool) -> None:
     assert is_public(address) is public
 
 
-def test_sniff_and_the_cheap_precheck() -> None:
+def test_sniff() -> None:
     assert sniff(PNG) == "image/png" and sniff(PDF) == "application/pdf"
     assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp" and sniff(b"<html>") is None
-    assert has_url_sources(b'{"source": {"type" : "url", "url": "x"}}')
-    # Claude Code's WebFetch tool has a "url" property: no walk for that
-    assert not has_url_sources(b'{"properties": {"url": {"type": "string"}}}')
 
 
 # --------------------------------------------------------------------------- fetched

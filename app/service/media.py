@@ -6,8 +6,8 @@ source, and every ``document`` block with a ``url`` source by a base64 PDF, so t
 only ever see base64 and OCI only ever gets ``data:`` URLs (real OCI takes base64:
 oci-real-world.md #9, SDK ``ImageUrl.url``). Only the sources the model can use are fetched
 (images for a ``vision`` model, PDFs for a ``documents`` model); the others are left to the
-translator's own 400 or note. :func:`has_url_sources` is the cheap pre-check on the raw body
-that keeps the walk off the common path.
+translator's own 400 or note. The service's pre-check over the parsed
+blocks (``app/service/__init__.py``) keeps the walk off the common path.
 
 Every failure is a 400 ``invalid_request_error`` naming the block
 (``messages[2].content[0].source.url: cannot fetch the image: …``): fetching switched off
@@ -39,8 +39,6 @@ from app.oci.media_fetch import Fetched, FetchRefused, MediaFetcher
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 DOCUMENT_TYPES = frozenset({"application/pdf"})
-_URL = b'"url"'
-_SPACE = b" \t\r\n"
 # base64 of a large body is a few ms of CPU: off the event loop beyond this
 _THREAD_FROM = 1 << 20
 
@@ -51,17 +49,6 @@ class _Slot:
     kind: str  # image | document
     url: str
     block: ImageBlock | DocumentBlock
-
-
-def has_url_sources(body: bytes) -> bool:
-    """Whether ``"url"`` occurs as a JSON *value* (``"type": "url"``), not only as a key (Claude
-    Code's WebFetch schema has a ``url`` property). A false positive only costs the walk."""
-    at = body.find(_URL)
-    while at >= 0:
-        if body[max(0, at - 16) : at].rstrip(_SPACE).endswith(b":"):
-            return True
-        at = body.find(_URL, at + 5)
-    return False
 
 
 def _slots(req: MessagesRequest, spec: ModelSpec) -> list[_Slot]:
