@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bench.load import LoadRun, Target, merge
+from bench.run import pct  # run.py imports this module lazily: no cycle
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -35,21 +36,11 @@ RAMP_SCENARIO = {"chunks": 5, "delay_between": 0.2, "text": "tok00 tok01 tok02 t
 PROMPT = "Say hello, briefly."
 
 
-def _pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def _summary(excess_ms: list[float]) -> dict[str, Any]:
     return {
         "gaps": len(excess_ms),
-        "p50_ms": _pct(excess_ms, 50),
-        "p99_ms": _pct(excess_ms, 99),
+        "p50_ms": pct(excess_ms, 50),
+        "p99_ms": pct(excess_ms, 99),
         "max_ms": max(excess_ms) if excess_ms else None,
     }
 
@@ -116,8 +107,8 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
         "ramp": _summary(ramped),
         "ramp_streams_completed": ramp_res["completed"][0],
         "ramp_streams_errors": ramp_res["errors"],
-        "ramp_ttft_p50_ms": (_pct(ttft, 50) or 0) * 1e3 if ttft else None,
-        "ramp_ttft_p99_ms": (_pct(ttft, 99) or 0) * 1e3 if ttft else None,
+        "ramp_ttft_p50_ms": (pct(ttft, 50) or 0) * 1e3 if ttft else None,
+        "ramp_ttft_p99_ms": (pct(ttft, 99) or 0) * 1e3 if ttft else None,
         "client_cpu_share": (res["client_cpu"] + ramp_res["client_cpu"]) / res["wall"],
         "foreign_cores": bench.foreign(
             m0, bench.mark(), res["client_cpu"] + ramp_res["client_cpu"]

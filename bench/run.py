@@ -440,12 +440,16 @@ class Bench:
 
     def section_ttft(self) -> None:
         assert self.gateway is not None
+        self.results["ttft"] = self.ttft_pair(self.gw_target(self.gateway))
+
+    def ttft_pair(self, target: Target) -> dict[str, Any]:
+        """Concurrency 1, ``target`` and the emulator alternating: time to first token of each,
+        p50/p90/p99 and the added latency (the ttft section; bench/peers runs it on a peer)."""
         p = self.p
         self.scenario(p["tp_chunks"], 0.0)
-        targets = [self.gw_target(self.gateway), self.direct_target()]
         n = p["ttft_requests"] + p["ttft_warmup"]
         spec = LoadSpec(
-            targets=targets,
+            targets=[target, self.direct_target()],
             concurrency=1,
             record="ttft",
             requests=2 * n,
@@ -475,7 +479,7 @@ class Bench:
             out[f"added_p{q}_ms"] = (g - d) * 1e3 if g is not None and d is not None else None
         out["gateway_mean_ms"] = sum(gw) / len(gw) * 1e3 if gw else None
         out["emulator_mean_ms"] = sum(direct) / len(direct) * 1e3 if direct else None
-        self.results["ttft"] = out
+        return out
 
     def _watch_gateway(self, gw: GatewayProcess) -> dict[str, Any]:
         assert self.emulator is not None

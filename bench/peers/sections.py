@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orjson import dumps as orjson_dumps
 
-from bench.load import LoadRun, LoadSpec, Target, merge
+from bench.load import LoadRun, Target, merge
 from bench.peers import PeerProcess
 from devtools.procfs import cpu_seconds
 from devtools.procs import http_request
@@ -32,40 +32,8 @@ def _watch(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
 
 
 def peer_ttft(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
-    """Concurrency 1, peer and emulator requests alternating (as the gateway's)."""
-    from bench.run import pct
-
-    p = bench.p
-    bench.scenario(p["tp_chunks"], 0.0)
-    n = p["ttft_requests"] + p["ttft_warmup"]
-    spec = LoadSpec(
-        targets=[peer.target(bench.anthropic_body()), bench.direct_target()],
-        concurrency=1,
-        record="ttft",
-        requests=2 * n,
-        discard=p["ttft_warmup"],
-        start_at=time.monotonic() + 0.5,
-        cpus=bench.side_cpus,
-    )
-    m0 = bench.mark()
-    run = LoadRun([spec])
-    try:
-        res = merge(run.results())
-    finally:
-        run.kill()
-    got, direct = res["ttft"]
-    out: dict[str, Any] = {
-        "requests": len(got),
-        "errors": res["errors"],
-        "first_error": res["first_error"],
-        "foreign_cores": bench.foreign(m0, bench.mark(), res["client_cpu"]),
-    }
-    for q in (50, 90, 99):
-        g, d = pct(got, q), pct(direct, q)
-        out[f"gateway_p{q}_ms"] = g * 1e3 if g is not None else None
-        out[f"emulator_p{q}_ms"] = d * 1e3 if d is not None else None
-        out[f"added_p{q}_ms"] = (g - d) * 1e3 if g is not None and d is not None else None
-    return out
+    """Concurrency 1, peer and emulator requests alternating (the gateway's own scenario)."""
+    return bench.ttft_pair(peer.target(bench.anthropic_body()))
 
 
 def peer_throughput(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
