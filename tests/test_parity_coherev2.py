@@ -332,9 +332,12 @@ _scenarios = st.builds(
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(scenario=_scenarios, single_newline=st.booleans(), rnd=st.randoms(use_true_random=False))
-def test_stream_invariants_coherev2(scenario: Scenario, single_newline: bool,
-                                    rnd: random.Random) -> None:
+@given(scenario=_scenarios, single_newline=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_stream_invariants_coherev2(scenario: Scenario, single_newline: bool, seed: int) -> None:
+    # the read sizes come from a seeded Random, not st.randoms(): how many sizes are drawn
+    # depends on the wire's length, which carries fresh ids, and Hypothesis requires the same
+    # draws on replay (FlakyStrategyDefinition otherwise)
+    rnd = random.Random(seed)
     ctx = _context("cohere.command-a-reasoning-08-2025")
     answer = resolve_answer(scenario, ctx)
     wire = b"".join(render_stream(answer, ctx, single_newline))

@@ -380,9 +380,12 @@ def check_answer(result: dict[str, Any], answer: Answer, *, same_ids: bool = Tru
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(style=st.sampled_from(STYLES), scenario=scenarios, single_newline=st.booleans(),
-       rnd=st.randoms(use_true_random=False))
+       seed=st.integers(0, 2**32 - 1))
 def test_translator_property_every_style(style: str, scenario: Scenario, single_newline: bool,
-                                         rnd: random.Random) -> None:
+                                         seed: int) -> None:
+    # a seeded Random for the read sizes, not st.randoms(): the number drawn follows the wire's
+    # length (fresh ids), and Hypothesis needs the same draws on replay
+    rnd = random.Random(seed)
     ctx = context(style)
     answer = resolve_answer(scenario, ctx)
     wire = b"".join(render_stream(answer, ctx, single_newline))
