@@ -1,7 +1,8 @@
 """The load generator: aiohttp clients in separate processes, with minimal parsing.
 
 Contract: :func:`run_load` forks one process per :class:`LoadSpec` (pinned to ``spec.cpus``,
-uvloop, fd limit raised), runs it and returns one result dict per process. A client never parses
+uvloop, fd limit raised, the inherited heap frozen out of the garbage collector, which is off
+altogether in ``gaps`` mode), runs it and returns one result dict per process. A client never parses
 JSON: it counts occurrences of the target's ``marker`` (``event: content_block_delta`` through
 the gateway, the emulator's ``"TEXT","text"`` straight from the emulator) in the raw bytes as they
 arrive, and notes the arrival time of the first one (time to first token) or of every chunk that
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import multiprocessing as mp
 import os
@@ -205,6 +207,14 @@ async def _run(spec: LoadSpec) -> dict[str, Any]:
 
 
 def _child(spec: LoadSpec, conn: Any) -> None:
+    # The forked child inherits the orchestrator's heap: a collection walking it would also
+    # copy every page it touches (copy-on-write). Frozen, no collection looks at it again. In
+    # ``gaps`` mode the collector is off altogether: with 1,000 streams in one process, a full
+    # collection stalled them all for 80-210 ms (gc.callbacks, bench/ramp.py), and the process
+    # lives for one bounded run.
+    gc.freeze()
+    if spec.record == "gaps":
+        gc.disable()
     try:
         raise_fd_limit()
         if spec.cpus:
@@ -250,6 +260,9 @@ class LoadRun:
                 raise RuntimeError(f"load generator failed: {result['fatal']}")
             out.append(result)
         return out
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs if proc.pid is not None]
 
     def ready(self) -> bool:
         """Every process has reported (a large result blocks its sender until it is read)."""

@@ -19,12 +19,14 @@ compare directly.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from bench.load import LoadRun, Target, merge
 from bench.run import pct  # run.py imports this module lazily: no cycle
+from devtools.procfs import CLK_TCK, cpu_seconds, machine_cpu
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -43,6 +45,26 @@ def _summary(excess_ms: list[float]) -> dict[str, Any]:
         "p99_ms": pct(excess_ms, 99),
         "max_ms": max(excess_ms) if excess_ms else None,
     }
+
+
+def _window_cpu(
+    groups: dict[str, Any], marks: tuple[float, float, float], bench: Bench
+) -> dict[str, dict[str, float]]:
+    """Cores each group of processes used in the quiet and the ramp window (``/proc``; the
+    bench process wakes only at the three marks), plus the machine's busy cores."""
+    samples = []
+    for t in marks:
+        delay = t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        samples.append(({k: f() for k, f in groups.items()}, machine_cpu()[0], time.monotonic()))
+    out: dict[str, dict[str, float]] = {}
+    for win, (a, b) in (("quiet", (0, 1)), ("ramp", (1, 2))):
+        (ca, ma, ta), (cb, mb, tb) = samples[a], samples[b]
+        wall = max(1e-6, tb - ta)
+        out[win] = {k: round((cb[k] - ca[k]) / wall, 3) for k in groups}
+        out[win]["machine"] = round((mb - ma) / CLK_TCK / wall, 3)
+    return out
 
 
 def _ramp_target(base: Target) -> Target:
@@ -67,6 +89,10 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
     ramp0 = quiet0 + window_s
     ramp1 = ramp0 + window_s
     n_ramp = int(q["rate"] * window_s)
+    assert bench.emulator is not None
+    # the emulator's collector is off for the run (emulator/server.py, /_fake/gc): a full
+    # collection over 2,000 open streams stalled them all for up to 320 ms, in the floor too
+    bench.emulator.gc(automatic=False)
     held_run = LoadRun(
         bench.specs([target], held, bench.side_cpus, record="gaps", start_at=start_at, ramp=open_s)
     )
@@ -83,12 +109,22 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
             )
         )
         m0 = bench.mark()
+        rr = ramp_run
+        groups = {
+            "gateway": lambda: bench.gateway.worker_cpu() if bench.gateway else 0.0,
+            "emulator": lambda: cpu_seconds(bench.emulator.pid) if bench.emulator else 0.0,
+            "held_clients": lambda: sum(cpu_seconds(p) for p in held_run.pids()),
+            "ramp_clients": lambda: sum(cpu_seconds(p) for p in rr.pids()),
+            "bench": lambda: cpu_seconds(os.getpid()),
+        }
+        cpu = _window_cpu(groups, (quiet0, ramp0, ramp1), bench)
         res = merge(held_run.results(timeout=start_at + chunks * delay + 120 - time.monotonic()))
         ramp_res = merge(ramp_run.results(timeout=120))
     finally:
         held_run.kill()
         if ramp_run is not None:
             ramp_run.kill()
+        bench.emulator.gc(automatic=True)
     quiet = [(b - a - delay) * 1e3 for a, b in res["gaps"] if quiet0 <= b < ramp0]
     ramped = [(b - a - delay) * 1e3 for a, b in res["gaps"] if ramp0 <= b < ramp1]
     spans, marks = ramp_res["spans"], ramp_res["marks"]
@@ -109,6 +145,7 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
         "ramp_streams_errors": ramp_res["errors"],
         "ramp_ttft_p50_ms": (pct(ttft, 50) or 0) * 1e3 if ttft else None,
         "ramp_ttft_p99_ms": (pct(ttft, 99) or 0) * 1e3 if ttft else None,
+        "window_cores": cpu,
         "client_cpu_share": (res["client_cpu"] + ramp_res["client_cpu"]) / res["wall"],
         "foreign_cores": bench.foreign(
             m0, bench.mark(), res["client_cpu"] + ramp_res["client_cpu"]
@@ -118,7 +155,7 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
         out["ramp_adds_p99_ms"] = out["ramp"]["p99_ms"] - out["quiet"]["p99_ms"]
     print(
         f"[bench] ramp {name}: quiet p99 {out['quiet']['p99_ms']} ms, "
-        f"ramp p99 {out['ramp']['p99_ms']} ms, max {out['ramp']['max_ms']} ms",
+        f"ramp p99 {out['ramp']['p99_ms']} ms, max {out['ramp']['max_ms']} ms; cores {cpu}",
         flush=True,
         file=sys.stderr,
     )

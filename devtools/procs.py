@@ -418,6 +418,15 @@ class EmulatorProcess(Process):
     def clear_requests(self) -> None:
         http_request("DELETE", self.url + "/_fake/requests")
 
+    def gc(self, automatic: bool | None = None) -> dict[str, Any]:
+        """``POST /_fake/gc``: a full collection now; ``automatic`` turns the emulator's
+        automatic collection off (False) or back on (True)."""
+        payload = {} if automatic is None else {"automatic": automatic}
+        status, body = http_request("POST", self.url + "/_fake/gc", payload, timeout=30)
+        if status != 200:
+            raise RuntimeError(f"emulator gc answered {status}: {body[:200]!r}")
+        return json.loads(body)
+
     def requests(self) -> list[dict[str, Any]]:
         """The recorded requests (``RecordedRequest.to_dict()``), oldest first."""
         status, body = http_request("GET", self.url + "/_fake/requests", timeout=30)

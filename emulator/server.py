@@ -15,7 +15,9 @@ Contract:
 * Any other path → 404 in OCI's error shape (after authentication).
 * ``/_fake/*`` — unauthenticated control API: ``POST|DELETE /_fake/scenarios``,
   ``GET|DELETE /_fake/requests``, ``PUT|DELETE /_fake/default``, ``GET /_fake/health``,
-  ``GET /_fake/models`` (the catalog with every rule flag and the on-demand output caps).
+  ``GET /_fake/models`` (the catalog with every rule flag and the on-demand output caps),
+  ``POST /_fake/gc`` (a full garbage collection now; ``{"automatic": false|true}`` also turns
+  the process's automatic collection off or back on: for latency benchmarks, see below).
 * Replay mode (``replay=`` a cassette folder or ``CassetteLibrary``; ``cassettes.py``): every
   OCI-API request (after the signature check) is answered from the recorded exchange that
   matches it, without validation or scenarios; no match → ``404 CassetteNotFound``.
@@ -25,11 +27,18 @@ the caller's loop (``await start_async()``), e.g. when started by ``python -m em
 Streams are plain coroutines writing with ``await resp.write()``, so thousands of slow
 concurrent streams cost no threads. Handler cancellation is on so a client that closes a
 stream early is noticed at once (``connections_closed``, ``client_disconnected_at``).
+
+Why ``/_fake/gc``: with thousands of streams open, one of CPython's full collections walks every
+stream's objects and stalls them all (320 ms measured in bench/ramp.py's emulator-alone floor);
+a benchmark that measures gaps between chunks turns automatic collection off for its run and on
+again after it, so the floor is the harness's cost and not the collector's. It acts on the whole
+process (``gc`` is per interpreter): in process, on the caller's too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -169,6 +178,7 @@ class FakeOCI:
         router.add_delete("/_fake/default", self._ctl_clear_default)
         router.add_get("/_fake/health", self._ctl_health)
         router.add_get("/_fake/models", self._ctl_models)
+        router.add_post("/_fake/gc", self._ctl_gc)
         if self.replay is not None:
             router.add_route("*", "/{tail:.*}", self._replay)
             return app
@@ -509,6 +519,27 @@ class FakeOCI:
     async def _ctl_models(self, request: web.Request) -> web.Response:
         return _json({"models": [m.describe() for m in self.catalog.models.values()],
                       "endpoints": dict(self.catalog.endpoints)})
+
+    async def _ctl_gc(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            data = loads(raw) if raw else {}
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            automatic = data.get("automatic")
+            if automatic is not None and not isinstance(automatic, bool):
+                raise ValueError("'automatic' must be true or false")
+        except ValueError as exc:
+            return _control_error(f"invalid gc request: {exc}")
+        started = time.perf_counter()
+        collected = gc.collect()
+        took_ms = (time.perf_counter() - started) * 1e3
+        if automatic is True:
+            gc.enable()
+        elif automatic is False:
+            gc.disable()
+        return _json({"collected": collected, "ms": round(took_ms, 2),
+                      "automatic": gc.isenabled()})
 
     async def _ctl_health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok", "pending": self.pending, "requests": len(self._log),

@@ -30,6 +30,14 @@ def test_standalone_process(tmp_path: Path) -> None:
         # one log line per request (not --quiet), written once the answer is sent
         wait_until(lambda: emu.output().count(CHAT_PATH) == 2, 5, "the request log")
         assert [r["path"] for r in emu.requests()] == [CHAT_PATH, CHAT_PATH]
+        # /_fake/gc: the benchmark's switch for the process's automatic collection
+        assert emu.gc(automatic=False)["automatic"] is False
+        assert send("POST", emu.url + CHAT_PATH, body,
+                    {"content-type": "application/json"}).status == 200
+        assert emu.gc()["automatic"] is False  # a collection alone changes nothing
+        assert emu.gc(automatic=True)["automatic"] is True
+        bad = send("POST", emu.url + "/_fake/gc", b'{"automatic": "no"}')
+        assert bad.status == 400 and "automatic" in bad.json()["message"]
     assert emu.proc.returncode == 0  # SIGTERM is its normal stop
 
 
