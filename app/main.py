@@ -221,11 +221,13 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_files(app, settings))
         _install_drain(app, settings)
-        # freeze the start-up heap, raise the collector's thresholds (app/gc_tuning.py)
-        tune_gc(parse_gc_threshold(settings.gc_threshold))
+        # freeze the start-up heap, then the collector's policy (app/gc_tuning.py)
+        gc_task = tune_gc(parse_gc_threshold(settings.gc_threshold))
         try:
             yield
         finally:
+            if gc_task is not None:
+                gc_task.cancel()
             if watcher is not None:
                 watcher.cancel()
             if metrics is not None:
