@@ -45,9 +45,10 @@ log = logging.getLogger("app.worker")
 #: gen0, gen1, gen2 thresholds filling the ``N,M,K`` form's missing values (the default before the
 #: paced policy; measured on the bench's long section); CPython's are (700, 10, 10)
 DEFAULT_GC_THRESHOLD = (50_000, 20, 40)
-#: seconds between two young collections in the paced policy: at 250 new streams a second, the
-#: objects born in 50 ms take ~1-3 ms to walk
-PACE_S = 0.05
+#: seconds between two young collections in the paced policy: with 2,000 streams open and 250
+#: new ones a second, a young collection walks the ~2,000 objects born since the last (2-4 ms
+#: measured; at 50 ms, ~4,000 objects and 5-9 ms)
+PACE_S = 0.02
 #: seconds between two full collections in the paced policy (``paced:S`` overrides it)
 FULL_EVERY_S = 600.0
 

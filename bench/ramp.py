@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.load import LoadRun, Target, merge
 from bench.run import pct  # run.py imports this module lazily: no cycle
-from devtools.procfs import CLK_TCK, cpu_seconds, machine_cpu
+from devtools.procfs import CLK_TCK, cpu_seconds, machine_cpu, run_queue_wait
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -50,19 +50,24 @@ def _summary(excess_ms: list[float]) -> dict[str, Any]:
 def _window_cpu(
     groups: dict[str, Any], marks: tuple[float, float, float], bench: Bench
 ) -> dict[str, dict[str, float]]:
-    """Cores each group of processes used in the quiet and the ramp window (``/proc``; the
-    bench process wakes only at the three marks), plus the machine's busy cores."""
+    """Per window (quiet, ramp) and group of processes: the cores they used (``/proc``) and
+    ``<group>_wait``, the share of the window their main threads spent runnable but waiting for
+    a CPU (schedstat: preempted by a neighbour rather than busy); plus the machine's busy cores.
+    The bench process wakes only at the three marks."""
     samples = []
     for t in marks:
         delay = t - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        samples.append(({k: f() for k, f in groups.items()}, machine_cpu()[0], time.monotonic()))
+        cpu = {k: sum(cpu_seconds(p) for p in f()) for k, f in groups.items()}
+        wait = {k: sum(run_queue_wait(p) for p in f()) for k, f in groups.items()}
+        samples.append((cpu, wait, machine_cpu()[0], time.monotonic()))
     out: dict[str, dict[str, float]] = {}
     for win, (a, b) in (("quiet", (0, 1)), ("ramp", (1, 2))):
-        (ca, ma, ta), (cb, mb, tb) = samples[a], samples[b]
+        (ca, wa, ma, ta), (cb, wb, mb, tb) = samples[a], samples[b]
         wall = max(1e-6, tb - ta)
         out[win] = {k: round((cb[k] - ca[k]) / wall, 3) for k in groups}
+        out[win].update({f"{k}_wait": round((wb[k] - wa[k]) / wall, 3) for k in groups})
         out[win]["machine"] = round((mb - ma) / CLK_TCK / wall, 3)
     return out
 
@@ -110,12 +115,15 @@ def _one_target(bench: Bench, name: str, target: Target, q: dict[str, Any]) -> d
         )
         m0 = bench.mark()
         rr = ramp_run
+        gw_pids = bench.gateway.worker_pids() if bench.gateway else []
+        emu_pid = [bench.emulator.pid]
+        # per group: the processes whose CPU (and main-thread run-queue wait) is reported
         groups = {
-            "gateway": lambda: bench.gateway.worker_cpu() if bench.gateway else 0.0,
-            "emulator": lambda: cpu_seconds(bench.emulator.pid) if bench.emulator else 0.0,
-            "held_clients": lambda: sum(cpu_seconds(p) for p in held_run.pids()),
-            "ramp_clients": lambda: sum(cpu_seconds(p) for p in rr.pids()),
-            "bench": lambda: cpu_seconds(os.getpid()),
+            "gateway": lambda: gw_pids,
+            "emulator": lambda: emu_pid,
+            "held_clients": held_run.pids,
+            "ramp_clients": rr.pids,
+            "bench": lambda: [os.getpid()],
         }
         cpu = _window_cpu(groups, (quiet0, ramp0, ramp1), bench)
         res = merge(held_run.results(timeout=start_at + chunks * delay + 120 - time.monotonic()))

@@ -37,6 +37,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def run_queue_wait(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a CPU (the second
+    field of ``/proc/<pid>/schedstat``, kernel schedstats); 0.0 when it is gone or not
+    available. Beside the CPU time it separates "busy" from "preempted by someone else"."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def start_time(pid: int) -> int | None:
     """Start time of a process in clock ticks since boot; ``None`` when it is gone.
 
