@@ -43,6 +43,7 @@ from app.api.deps import error_response
 from app.config import ConfigError, GatewayConfig, check_client_auth, load_config
 from app.errors import GatewayError, NotFound, internal_error
 from app.gc_tuning import parse_gc_threshold, tune_gc
+from app.malloc_tuning import parse_keep, tune_malloc
 from app.observability import metrics as m
 from app.observability import tracing
 from app.observability.logging import setup_logging
@@ -223,6 +224,8 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         _install_drain(app, settings)
         # freeze the start-up heap, then the collector's policy (app/gc_tuning.py)
         gc_task = tune_gc(parse_gc_threshold(settings.gc_threshold))
+        # keep big freed buffers in the heap: no page faults per long turn (app/malloc_tuning.py)
+        tune_malloc(parse_keep(settings.malloc_keep))
         try:
             yield
         finally:

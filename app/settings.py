@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     timeout: float = Field(0.0, ge=0)
     #: the garbage collector (app/gc_tuning.py): "" = tuned default, "python" = CPython's
     gc_threshold: str = ""
+    #: free heap a worker keeps for its next big request (app/malloc_tuning.py): "" = 64 MiB,
+    #: a number of bytes, or "glibc" to leave malloc's own thresholds alone
+    malloc_keep: str = ""
     #: the SERVER span of each request when tracing is on: "lean" = the gateway's middleware
     #: (app/observability/server_span.py), "instrumentation" = opentelemetry-instrumentation-
     #: fastapi (more HTTP attributes, ~20 µs more per streamed event: README "Tracing cost")

@@ -140,7 +140,7 @@ def test_sampling_parameters_are_mapped(gateway: GatewayServer, fake: FakeOCI) -
 
 @pytest.mark.parametrize(
     ("status", "expected_status", "expected_type"),
-    [(400, 400, "invalid_request_error"), (404, 404, "not_found_error"),
+    [(400, 400, "invalid_request_error"), (404, 500, "api_error"),
      (429, 429, "rate_limit_error"), (500, 500, "api_error"), (503, 529, "overloaded_error"),
      (401, 500, "api_error"), (403, 500, "api_error")],
 )

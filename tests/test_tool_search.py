@@ -106,6 +106,22 @@ def test_bm25_search_streams_and_the_answer_arrives_token_by_token(
     assert final.content[-1].type == "text"
 
 
+def test_a_backtracking_regex_is_cut_off_not_a_stalled_worker(gateway: GatewayServer,
+                                                              fake: FakeOCI) -> None:
+    # (a|aa)+b over 40 a's: ~10^8 steps for Python's re (the worker's loop held for seconds)
+    body = _body()
+    body["tools"].append(_tool("spinner", "a" * 40))
+    fake.push(Scenario(tool_calls=[tool_call("tool_search_tool_regex", {"query": "(a|aa)+b"})]))
+    fake.push(Scenario(text="No such tool."))
+    resp = gateway.post("/v1/messages", body)
+    assert resp.status_code == 200, resp.text
+    result = check_message(resp.json())["content"][1]["content"]
+    assert result["type"] == "tool_search_tool_result_error"
+    assert result["error_code"] == "invalid_tool_input"
+    # the model was told why (the error is its tool result)
+    assert "simpler pattern" in str(fake.requests[1].chat_request["messages"])
+
+
 def test_an_invalid_regex_is_an_error_result_not_a_400(gateway: GatewayServer,
                                                         fake: FakeOCI) -> None:
     fake.push(Scenario(tool_calls=[tool_call("tool_search_tool_regex", {"query": "weather(["})]))

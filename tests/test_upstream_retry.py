@@ -75,7 +75,7 @@ def test_policy_from_config() -> None:
      UpstreamKind.CONTEXT_OVERFLOW, False, 400),
     (401, b"", UpstreamKind.AUTH_ERROR, False, 500),
     (403, b"{}", UpstreamKind.AUTH_ERROR, False, 500),
-    (404, b'{"code": "NotAuthorizedOrNotFound"}', UpstreamKind.NOT_FOUND, False, 404),
+    (404, b'{"code": "NotAuthorizedOrNotFound"}', UpstreamKind.NOT_FOUND, False, 500),
     (429, b"{}", UpstreamKind.RATE_LIMITED, True, 429),
     (500, b"<html>", UpstreamKind.SERVER_ERROR, True, 500),
     (501, b"{}", UpstreamKind.SERVER_ERROR, False, 500),

@@ -19,8 +19,10 @@ https://platform.claude.com/docs/en/agents-and-tools/tool-use/tool-search-tool, 
   ``tool_search.name``, BM25). :func:`function` is what the model is offered: the tool's name
   and one ``query`` string.
 - :class:`Searcher` answers a query from the deferred tools (names, descriptions, argument
-  names and descriptions, which is what Anthropic searches): regex with Python ``re.search``,
-  the pattern at most 200 characters as Anthropic's; BM25 otherwise. At most ``max_results``
+  names and descriptions, which is what Anthropic searches): regex with ``re``'s syntax (the
+  ``regex`` module, for its timeout), the pattern at most 200 characters as Anthropic's, and at
+  most :data:`REGEX_BUDGET_S` of matching per search (longer: an ``invalid_tool_input`` error
+  result, not a stalled worker); BM25 otherwise. At most ``max_results``
   names (Anthropic: "Returns 3-5 most relevant tools per search"). A bad pattern is an error
   result with ``error_code: invalid_tool_input`` (the SDK's code; older docs said
   ``invalid_pattern`` / ``pattern_too_long``), never an HTTP error.
@@ -32,9 +34,12 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
+
+import regex
 
 from app.anthropic.models import (
     CountTokensRequest,
@@ -52,6 +57,9 @@ _TYPES: dict[str, Kind] = {
     "tool_search_tool_bm25_": "bm25",
 }
 MAX_PATTERN = 200  # Anthropic: "Maximum query length: 200 characters"
+#: CPU one regex search may take over all the tools: a short pattern can still backtrack
+#: exponentially (``(a+)+$``), and a match holds the worker's event loop (and the GIL)
+REGEX_BUDGET_S = 0.05
 #: client tools that already are a tool search (the gateway then offers none of its own):
 #: Claude Code's ToolSearch answers with tool_reference blocks in its tool_result
 #: (code.claude.com/docs/en/env-vars, ANTHROPIC_BASE_URL / ENABLE_TOOL_SEARCH)
@@ -208,11 +216,23 @@ class Searcher:
             raise SearchError(
                 "invalid_tool_input", f"the pattern is longer than {MAX_PATTERN} characters"
             )
-        try:
-            compiled = re.compile(pattern)
-        except (re.error, RecursionError, OverflowError) as err:
+        try:  # the regex module: re's syntax (VERSION0), plus a timeout per match
+            compiled = regex.compile(pattern, flags=regex.VERSION0)
+        except (regex.error, RecursionError, OverflowError, ValueError) as err:
             raise SearchError("invalid_tool_input", f"invalid regular expression: {err}") from None
-        hits = [t.name for t, d in zip(self.tools, self.docs, strict=True) if compiled.search(d)]
+        deadline = time.monotonic() + REGEX_BUDGET_S
+        hits = []
+        for tool, doc in zip(self.tools, self.docs, strict=True):
+            try:
+                found = compiled.search(doc, timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise SearchError(
+                    "invalid_tool_input",
+                    f"the pattern took over {REGEX_BUDGET_S * 1000:g} ms to match "
+                    "(nested repetition backtracks): use a simpler pattern",
+                ) from None
+            if found:
+                hits.append(tool.name)
         return hits[: self.max_results]
 
     def _bm25(self, query: str) -> list[str]:
