@@ -21,7 +21,8 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-_TRACER = trace.get_tracer("oci-anthropic-gateway")
+_NAME = "oci-anthropic-gateway"
+_TRACER = trace.get_tracer(_NAME)
 _enabled = False
 
 
@@ -39,7 +40,7 @@ def tracing_configured() -> bool:
 
 
 def setup_tracing() -> bool:
-    global _enabled
+    global _enabled, _TRACER
     if _enabled:
         return True
     if not tracing_configured():
@@ -70,6 +71,8 @@ def setup_tracing() -> bool:
         exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    # the SDK's tracer itself, not the API's proxy that forwards every call to it
+    _TRACER = provider.get_tracer(_NAME)
     _enabled = True
     return True
 
@@ -95,7 +98,9 @@ def chat_span(
     key_id: str,
     attempt: int,
     stream: bool,
+    extra: dict[str, Any] | None = None,
 ) -> Span:
+    """Start the attempt's CLIENT span; ``extra``: more attributes known at the start."""
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "oci.genai",
@@ -114,6 +119,8 @@ def chat_span(
         attrs["gen_ai.request.temperature"] = temperature
     if top_p is not None:
         attrs["gen_ai.request.top_p"] = top_p
+    if extra:
+        attrs.update(extra)
     return _TRACER.start_span(f"chat {oci_model}", kind=SpanKind.CLIENT, attributes=attrs)
 
 
