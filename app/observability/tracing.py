@@ -152,8 +152,8 @@ def end_chat_span(
     if not span.is_recording():
         span.end()
         return
-    # one set_attributes: the SDK takes the span's lock and cleans values once per call, and
-    # seven set_attribute calls were a fifth of the span's request-path cost (docs/design.md)
+    # one set_attributes: the SDK takes the span's lock and cleans values once per call
+    # (seven set_attribute calls cost ~1 µs more per span in a tight loop)
     attrs: dict[str, Any] = {}
     if opc_request_id:
         attrs["oci.opc_request_id"] = opc_request_id
