@@ -184,10 +184,14 @@ class _GrpcReceiver:
         self.server.stop(grace=None)
 
 
-@pytest.mark.parametrize(("protocol", "server_span"), [
-    ("http/protobuf", "lean"), ("grpc", "lean"), ("http/protobuf", "instrumentation")])
+@pytest.mark.parametrize(("protocol", "server_span", "encoder"), [
+    ("http/protobuf", "lean", "lean"), ("grpc", "lean", "lean"),
+    ("http/protobuf", "instrumentation", "lean"), ("http/protobuf", "lean", "library")])
 def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey, tmp_path: Path,
-                                            protocol: str, server_span: str) -> None:
+                                            protocol: str, server_span: str,
+                                            encoder: str) -> None:
+    """Every OCI attempt a CLIENT span under the one SERVER span, over gRPC and over HTTP with
+    either OTLP encoder (app/observability/otlp.py or the library's: the same spans)."""
     receiver: Any
     if protocol == "grpc":
         receiver = _GrpcReceiver()
@@ -201,7 +205,7 @@ def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey, tmp
            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_INSECURE": "true",
            "OTEL_BSP_SCHEDULE_DELAY": "100",
            "OTEL_SERVICE_NAME": "gw-under-test", "OTEL_RESOURCE_ATTRIBUTES": "team=platform",
-           "GATEWAY_TRACE_SERVER_SPAN": server_span}
+           "GATEWAY_TRACE_SERVER_SPAN": server_span, "GATEWAY_OTLP_ENCODER": encoder}
     try:
         with GatewayProcess(config, tmp_path, env=env) as gw:
             fake.push(Scenario(error={"status": 503}), Scenario(text="traced answer", chunks=3))
@@ -226,7 +230,7 @@ def test_otlp_spans_for_a_streaming_request(fake: FakeOCI, oci_key: TestKey, tmp
               "gateway.model": "grok", "gateway.requested_model": "grok",
               "gateway.client_key_id": "alice", "gateway.attempt": 2,
               "oci.api_format": "GENERIC", "oci.serving_mode": "ON_DEMAND",
-              "oci.region": "us-chicago-1"}
+              "oci.region": "us-chicago-1", "oci.circuit_state": "closed"}
     for key, value in expect.items():
         assert _attr(ok, key) == value, key
     assert _attr(ok, "gen_ai.response.finish_reasons") == ["stop"]

@@ -25,7 +25,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_TRACER = trace.get_tracer("oci-anthropic-gateway.http")
+_NAME = "oci-anthropic-gateway.http"
 EXCLUDED = frozenset({"/healthz", "/readyz"})
 
 
@@ -46,6 +46,8 @@ _WANTED = (b"traceparent", b"tracestate", b"baggage", b"user-agent")
 class ServerSpanMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # built after the tracer provider is set (app/main.py): the SDK's tracer, not the proxy
+        self.tracer = trace.get_tracer(_NAME)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXCLUDED:
@@ -73,7 +75,7 @@ class ServerSpanMiddleware:
         if "user-agent" in carrier:
             attrs["user_agent.original"] = carrier.pop("user-agent")
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
-        span = _TRACER.start_span(
+        span = self.tracer.start_span(
             f"{method} {scope['path']}", context=parent, kind=SpanKind.SERVER, attributes=attrs
         )
         token = context.attach(trace.set_span_in_context(span, parent))

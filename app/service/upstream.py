@@ -231,6 +231,12 @@ async def attempt_upstream(
         call.attempts = sent
         opc_id = uuid.uuid4().hex.upper()
         call.opc_request_id = opc_id
+        ticket = breakers.begin(target.key)
+        extra: dict[str, Any] = {"oci.circuit_state": ticket.seen.label}
+        if call.attribution.session_id or call.attribution.tags or call.attribution.agent_id:
+            extra.update(call.attribution.span_attributes())  # session, agent, tags
+        if call.route_rule is not None:  # app/service/routing.py
+            extra["gateway.routing.rule"] = call.route_rule
         span = tracing.chat_span(
             model=resolved.name,
             oci_model=spec.oci_model,
@@ -244,16 +250,11 @@ async def attempt_upstream(
             key_id=call.key_id,
             attempt=sent,
             stream=oci.stream,
+            extra=extra,  # set at start: one attribute pass in the SDK, not four
         )
         if prompt is not None:
             tracing.record_content(span, "gen_ai.input.messages", prompt)
         now = Attempt(span, labels, opc_id)
-        ticket = breakers.begin(target.key)
-        span.set_attribute("oci.circuit_state", ticket.seen.label)
-        if call.attribution.session_id or call.attribution.tags or call.attribution.agent_id:
-            span.set_attributes(call.attribution.span_attributes())  # session, agent, tags
-        if call.route_rule is not None:  # app/service/routing.py
-            span.set_attribute("gateway.routing.rule", call.route_rule)
         try:
             now.answer = answer = await client.open(
                 target.base_url, body, opc_id, stream=oci.stream
