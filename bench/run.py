@@ -861,6 +861,7 @@ class Bench:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             getattr(self, f"section_{name}")()
             self.measure_peers(name)
+            self.settle_peers(name)
             print(
                 f"[bench] {name} done in {time.monotonic() - ts:.1f}s", file=sys.stderr, flush=True
             )
@@ -879,6 +880,33 @@ class Bench:
                 entry = self.results.setdefault("peers", {}).setdefault(peer.peer, {})
                 entry["info"] = peer.info
                 entry[section] = got
+
+    def settle_peers(self, section: str, idle: float = 0.05, wait_s: float = 20.0) -> None:
+        """A peer left busy by a section must not take the gateway's core in the next one: a
+        peer counts as one of the bench's own processes (not in ``foreign_load``), and LiteLLM
+        went on working on the streams the bench had abandoned at ~1 core for minutes (the
+        next ``ramp`` waited half its window for a CPU). Wait up to ``wait_s`` for each peer
+        to go idle (under ``idle`` cores), else restart it."""
+
+        def load(peer: Any, seconds: float) -> float:
+            c0 = peer.worker_cpu()
+            time.sleep(seconds)
+            return (peer.worker_cpu() - c0) / seconds
+
+        for peer in self.peers:
+            if not peer.running:
+                continue
+            deadline = time.monotonic() + wait_s
+            busy = load(peer, 1.0)
+            while busy > idle and time.monotonic() < deadline:
+                busy = load(peer, 1.0)
+            if busy > idle:
+                print(
+                    f"[bench] {peer.peer} still uses {busy:.2f} cores after {section}: restarted",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                peer.restart()
 
     def meta(self, elapsed: float, sections: list[str]) -> dict[str, Any]:
         commit = ""

@@ -224,6 +224,12 @@ class Process:
             self._out.close()
         return self._proc.returncode
 
+    def restart(self, timeout: float | None = None) -> Self:
+        """:meth:`stop`, then :meth:`start` again with the same command (same port)."""
+        self.stop()
+        self._proc = None
+        return self.start(timeout)
+
     def __enter__(self) -> Self:
         return self.start()
 
