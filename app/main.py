@@ -290,7 +290,7 @@ def create_app(settings: Settings | None = None, *, metrics_listener: bool = Tru
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    if tracing.setup_tracing():
+    if tracing.setup_tracing(settings.otlp_encoder):
         if settings.trace_server_span == "instrumentation":
             from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -21,7 +21,6 @@ a worker's RSS stays near its high-water mark (at most ``KEEP`` more than it wou
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Callable
 
@@ -57,13 +56,12 @@ def parse_keep(value: str) -> int | None:
 
 
 def _mallopt() -> Callable[[int, int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
+    try:  # the process's own symbols: the C library it runs on (find_library would fork ldconfig)
+        libc = ctypes.CDLL(None)
         mallopt: Callable[[int, int], int] = libc.mallopt
         return mallopt
     except (OSError, AttributeError, TypeError):
-        return None  # no C library by that name, or no mallopt in it (musl, macOS)
+        return None  # no mallopt in the C library this process runs on
 
 
 def tune_malloc(keep: int | None) -> dict[str, int] | None:

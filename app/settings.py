@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     #: (app/observability/server_span.py), "instrumentation" = opentelemetry-instrumentation-
     #: fastapi (more HTTP attributes, ~20 µs more per streamed event: README "Tracing cost")
     trace_server_span: Literal["lean", "instrumentation"] = "lean"
+    #: how OTLP/HTTP spans are encoded: "lean" = app/observability/otlp.py, "library" =
+    #: opentelemetry-exporter-otlp-proto-http's own (README "Tracing cost")
+    otlp_encoder: Literal["lean", "library"] = "lean"
 
 
 def whole_seconds(seconds: float) -> int:

@@ -41,7 +41,8 @@ def tracing_configured() -> bool:
     )
 
 
-def setup_tracing() -> bool:
+def setup_tracing(encoder: str = "lean") -> bool:
+    """``encoder``: ``Settings.otlp_encoder`` (``GATEWAY_OTLP_ENCODER``), for OTLP/HTTP."""
     global _enabled, _TRACER
     if _enabled:
         return True
@@ -66,7 +67,7 @@ def setup_tracing() -> bool:
         )
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        elif os.environ.get("GATEWAY_OTLP_ENCODER", "lean").lower() == "library":
+        elif encoder == "library":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
                 OTLPSpanExporter,
             )

@@ -101,9 +101,10 @@ def classify(status: int, body: bytes, headers: Any, opc_id: str | None) -> Upst
         bad.param = rejected_param(message, param, code)
         return bad
     if status == 404:
-        # NotAuthorizedOrNotFound: the gateway's model id, compartment, region or IAM policy,
-        # never the client's request (its model name resolved): a 5xx, so the operator's error
-        # rate and alerts see it (the 401/403 rule below; review B8)
+        # "Authorization failed or requested resource not found" (oci-genai-wire §9): the
+        # gateway's model id, compartment, region or IAM policy, never the client's request
+        # (its model name resolved): a 5xx, so the operator's error rate and alerts see it
+        # (the 401/403 rule below; review B8)
         return error(
             "OCI Generative AI could not find the model, or the gateway's identity has no access "
             f"to it in this compartment/region (HTTP 404): {message}; check the gateway's "
