@@ -87,13 +87,13 @@ def _print_config(config: GatewayConfig, path: str) -> None:
 
 
 async def _probe(config: GatewayConfig, only: str | None) -> bool:
-    import orjson
 
-    from app.anthropic.models import MessagesRequest
+    from app.anthropic.models import Message, MessagesRequest
     from app.catalog import Catalog
     from app.oci.auth import build_auth
     from app.oci.client import OciClient
     from app.oci.errors import UpstreamError
+    from app.translate import wire
     from app.translate.to_oci import to_oci
 
     auth = await asyncio.to_thread(build_auth, config.oci)
@@ -107,14 +107,10 @@ async def _probe(config: GatewayConfig, only: str | None) -> bool:
         for name in names:
             resolved = catalog.resolve(name)
             # the same translation as a real request, so the probe tests what clients will send
-            req = MessagesRequest.model_validate(
-                {
-                    "model": name,
-                    "max_tokens": 5,
-                    "messages": [{"role": "user", "content": "Say OK."}],
-                }
+            req = MessagesRequest(
+                model=name, max_tokens=5, messages=[Message(role="user", content="Say OK.")]
             )
-            body = orjson.dumps(to_oci(req, resolved, config.oci.compartment_id).body)
+            body = wire.encode(to_oci(req, resolved, config.oci.compartment_id).body)
             t0 = time.perf_counter()
             try:
                 answer = await client.open(

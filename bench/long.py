@@ -81,7 +81,10 @@ def grow(size: int) -> dict[str, Any]:
             name = "Bash"
         else:
             call = {"file_path": f"/home/user/project/{path}"}
-            result = [{"type": "text", "text": _numbered(text)}]
+            # a string, as Claude Code sends a text file's Read result (the recorded
+            # tests/fixtures/anthropic/cc-11-parallel-tool-results.json); only an image's is a
+            # list of blocks (cc-12)
+            result = _numbered(text)
             name = "Read"
         pair = [
             {
@@ -100,10 +103,7 @@ def grow(size: int) -> dict[str, Any]:
         if used + extra > size * 1.05 and turns:
             # the last file would overshoot: cut its text to fit (still real source)
             keep = max(200, size - used - 400)
-            if name == "Read":
-                result[0]["text"] = result[0]["text"][:keep]
-            else:
-                pair[1]["content"][0]["content"] = result[:keep]
+            pair[1]["content"][0]["content"] = result[:keep]
             extra = len(orjson.dumps(pair))
         turns.extend(pair)
         used += extra

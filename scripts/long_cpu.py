@@ -3,7 +3,7 @@
 Contract: ``python scripts/long_cpu.py [--profile SIZE]`` builds ``bench.long.grow`` bodies of
 1 MB and 4 MB and times (``time.process_time``, median of N) the functions a worker runs per
 request before the network: parse (loads + validation + limits) -> translate (``to_oci``) ->
-token estimate -> serialise (``orjson.dumps``) -> SHA-256, against the floor
+token estimate -> serialise (``wire.encode``) -> SHA-256, against the floor
 (``bench.long.floor_s``). ``--profile 1M`` prints a cProfile of the same path. No server.
 """
 
@@ -26,6 +26,7 @@ from app.anthropic.models import MessagesRequest
 from app.catalog import Catalog
 from app.config import parse_config
 from app.service.parse import parse
+from app.translate import wire
 from app.translate.to_oci import to_oci
 from app.translate.tokens import raw_estimate
 from bench.long import floor_s, grow
@@ -65,7 +66,7 @@ def main() -> None:
         t2 = time.process_time()
         raw_estimate(oci.body)
         t3 = time.process_time()
-        out = orjson.dumps(oci.body)
+        out = wire.encode(oci.body)
         hashlib.sha256(out).digest()
         t4 = time.process_time()
         del req, oci, out

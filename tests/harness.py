@@ -52,6 +52,13 @@ def sdk(gateway: GatewayServer, key: str = ALICE) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
 
 
+def as_request(cls: Any, data: dict[str, Any]) -> Any:
+    """A request model from a dict, through its JSON: what the gateway parses."""
+    from app.anthropic.decode import decode_request
+
+    return decode_request(orjson.dumps(data), cls)
+
+
 def fixture_body(name: str, model: str) -> dict[str, Any]:
     """A recorded client request's body, aimed at ``model``."""
     body = orjson.loads((FIXTURES / name).read_bytes())["body"]

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import oci
+import orjson
 import pytest
 from oci.base_client import BaseClient
 
@@ -25,8 +26,10 @@ from app.translate.from_oci import message_from_oci
 from app.translate.stream_coherev2 import CohereV2StreamTranslator, translator_for
 from app.translate.to_oci import to_oci
 from app.translate.tokens import IMAGE_MIN_TOKENS, raw_estimate
+from app.translate.wire import encode
 from devtools.sse_check import check_stream
 from emulator.validate import validate_chat_details
+from tests.harness import as_request
 
 M = oci.generative_ai_inference.models
 PNG = (  # a 1x1 PNG
@@ -44,6 +47,7 @@ WEATHER = {"name": "get_weather", "description": "Weather for a city",
                             "required": ["city"]}}
 
 
+
 def _sdk() -> BaseClient:
     client = BaseClient.__new__(BaseClient)  # only its (de)serialiser: no config, no network
     client.type_mappings = {n: getattr(M, n) for n in dir(M) if isinstance(getattr(M, n), type)}
@@ -59,10 +63,10 @@ def sdk_roundtrip(value: dict[str, Any], kind: str) -> Any:
 
 
 def translate(resolved: Resolved, **body: Any) -> dict[str, Any]:
-    req = MessagesRequest.model_validate({"model": resolved.name, "max_tokens": 1000, **body})
+    req = as_request(MessagesRequest, {"model": resolved.name, "max_tokens": 1000, **body})
     oci_body = to_oci(req, resolved, "ocid1.compartment.oc1..test").body
     # the exact bytes the gateway sends, as the SDK reads them back, and the emulator's schema
-    wire = json.loads(json.dumps(oci_body))
+    wire = orjson.loads(encode(oci_body))
     assert sdk_roundtrip(wire, "ChatDetails") == wire
     validate_chat_details(wire)
     return wire["chatRequest"]  # type: ignore[no-any-return]
@@ -246,10 +250,10 @@ def test_count_tokens_counts_the_v2_body() -> None:
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                          "data": PNG}}
     base = [{"role": "user", "content": "x" * 400}]
-    req = CountTokensRequest.model_validate({"model": "vision", "messages": base})
+    req = as_request(CountTokensRequest, {"model": "vision", "messages": base})
     plain = raw_estimate(to_oci(req, VISION, "c").body)
     assert plain >= 100
-    with_more = CountTokensRequest.model_validate({"model": "vision", "messages": [
+    with_more = as_request(CountTokensRequest, {"model": "vision", "messages": [
         {"role": "user", "content": [{"type": "text", "text": "x" * 400}, image]},
         {"role": "assistant", "content": [
             {"type": "thinking", "thinking": "y" * 400, "signature": "s"},
@@ -259,7 +263,7 @@ def test_count_tokens_counts_the_v2_body() -> None:
     body = to_oci(with_more, VISION, "c").body
     # text, tool plan, arguments, tools and the 1x1 image all count
     assert raw_estimate(body) >= plain + 200 + IMAGE_MIN_TOKENS
-    reasoning = CountTokensRequest.model_validate({"model": "reasoning", "messages": [
+    reasoning = as_request(CountTokensRequest, {"model": "reasoning", "messages": [
         {"role": "user", "content": "q"},
         {"role": "assistant", "content": [{"type": "thinking", "thinking": "y" * 400,
                                            "signature": "s"}, {"type": "text", "text": "a"}]}]})

@@ -240,7 +240,19 @@ def test_unknown_model_is_404_listing_names(gateway: GatewayServer, fake: FakeOC
       "messages.0.role"),
      (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text"}]}]}',
       "messages.0.content"),
-     (b'{"model":"grok","max_tokens":5,"messages":[]}', "at least one user message")],
+     (b'{"model":"grok","max_tokens":5,"messages":[]}', "at least one user message"),
+     # text kept as the client's JSON bytes (app/anthropic/models.py) is still type-checked
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text",'
+      b'"text":5}]}]}', "messages.0.content.0: Expected `str` for `text`"),
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text",'
+      b'"text":"caf\xe9"}]}]}', "Invalid UTF-8"),
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":'
+      b'"tool_result","tool_use_id":"t","content":7}]}]}', "messages.0.content.0"),
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":'
+      b'"tool_result","tool_use_id":"t","content":[{"type":"text","text":[]}]}]}]}',
+      "messages.0.content.0.content.0: Expected `str` for `text`"),
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image",'
+      b'"source":{"type":"base64","media_type":"","data":""}}]}]}', "media_type")],
 )
 def test_bad_requests_are_400_naming_the_problem(gateway: GatewayServer, fake: FakeOCI,
                                                  body: bytes, needle: str) -> None:

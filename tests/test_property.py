@@ -40,7 +40,9 @@ from app.translate.from_oci import message_from_oci
 from app.translate.stream import StreamTranslator
 from app.translate.to_oci import to_oci
 from app.translate.tokens import raw_estimate
+from app.translate.wire import encode
 from devtools.sse_check import check_stream
+from tests.harness import as_request
 
 COMPARTMENT = "ocid1.compartment.oc1..property"
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"}
@@ -74,6 +76,7 @@ PNG_1x1 = base64.b64encode(
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
     b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
     b"\x00\x00IEND\xaeB`\x82").decode()
+
 
 
 def _with_cache(block: dict[str, Any], cache: dict[str, Any] | None) -> dict[str, Any]:
@@ -442,9 +445,10 @@ def schema_problems(node: Any, path: str = "$") -> list[str]:
     return problems
 
 
-def check_translated(body: dict[str, Any]) -> None:
-    # serializable the way the client sends it, and by the stdlib (no NaN, no odd types)
-    orjson.dumps(body)
+def check_translated(translated: dict[str, Any]) -> None:
+    # serialised the way the gateway sends it (texts kept as the client's JSON bytes), valid
+    # JSON for another parser, and for the stdlib (no NaN, no odd types)
+    body = orjson.loads(encode(translated))
     json.dumps(body, allow_nan=False)
     chat = body["chatRequest"]
     if chat["apiFormat"] == "GENERIC":
@@ -467,7 +471,7 @@ def check_translated(body: dict[str, Any]) -> None:
             for name, param in tool["parameterDefinitions"].items():
                 assert param["type"] in ("str", "int", "float", "bool", "list", "dict"), (
                     name, param)
-    assert raw_estimate(body) >= 0
+    assert raw_estimate(translated) >= 0
 
 
 def _roundtrip(data: dict[str, Any]) -> dict[str, Any]:
@@ -479,7 +483,7 @@ def _roundtrip(data: dict[str, Any]) -> dict[str, Any]:
 @given(data=anthropic_request(), resolved=resolved_spec())
 def test_any_valid_request_translates_or_is_a_400(data: dict[str, Any],
                                                    resolved: Resolved) -> None:
-    req = MessagesRequest.model_validate(_roundtrip(data))
+    req = as_request(MessagesRequest, _roundtrip(data))
     try:
         oci = to_oci(req, resolved, COMPARTMENT)
     except InvalidRequest as err:
@@ -494,7 +498,7 @@ def test_any_valid_request_translates_or_is_a_400(data: dict[str, Any],
 @given(data=anthropic_request(count_tokens=True), resolved=resolved_spec())
 def test_any_valid_count_tokens_request_translates_or_is_a_400(data: dict[str, Any],
                                                                 resolved: Resolved) -> None:
-    req = CountTokensRequest.model_validate(_roundtrip(data))
+    req = as_request(CountTokensRequest, _roundtrip(data))
     try:
         oci = to_oci(req, resolved, COMPARTMENT)
     except InvalidRequest:
@@ -750,11 +754,13 @@ def _strings(node: Any) -> list[str]:
 
 def _finish(tr: StreamTranslator) -> bytes:
     """``finish()``, or for an answer OCI finished as a failure (ERROR, USER_CANCEL) the
-    ``event: error`` the service sends in its place."""
+    ``event: error`` the service sends in its place, after the text held back for stop
+    sequences (``end_text``, as app/service/finish.py does)."""
+    held = tr.end_text()
     try:
-        return tr.finish()
+        return held + tr.finish()
     except GatewayError as err:
-        return error_event(err)
+        return held + error_event(err)
 
 
 def _feed_all(stream: dict[str, Any], stops: tuple[str, ...]) -> dict[str, Any]:
@@ -998,7 +1004,7 @@ def test_any_oci_result_gives_a_message(result: dict[str, Any], stops: tuple[str
 @pytest.mark.parametrize("model_id", ["xai.grok-4", "google.gemini-2.5-flash",
                                       "cohere.command-a-03-2025"])
 def test_schema_regressions(schema: dict[str, Any], model_id: str) -> None:
-    req = MessagesRequest.model_validate({
+    req = as_request(MessagesRequest, {
         "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"name": "t", "input_schema": schema}]})
     resolved = Resolved("m", ModelSpec(model_id=model_id, capabilities=("tools",)), "m")
@@ -1015,7 +1021,7 @@ def test_schema_regressions(schema: dict[str, Any], model_id: str) -> None:
 ])
 @pytest.mark.parametrize("model_id", ["xai.grok-4", "google.gemini-2.5-flash"])
 def test_no_reference_survives_in_generic_tools(schema: dict[str, Any], model_id: str) -> None:
-    req = MessagesRequest.model_validate({
+    req = as_request(MessagesRequest, {
         "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"name": "t", "input_schema": schema}]})
     resolved = Resolved("m", ModelSpec(model_id=model_id, capabilities=("tools",)), "m")

@@ -28,9 +28,10 @@ from emulator.validate import (
     TOOL_DEFINITION,
     check_json_schema,
 )
-from tests.harness import ALICE, FIXTURES, GatewayServer
+from tests.harness import ALICE, FIXTURES, GatewayServer, as_request
 
 CC_TOOL_FILES = ("cc-01-main-turn-default-model.json", "cc-17-interactive-main-turn.json")
+
 
 
 def cc_tools() -> list[dict[str, Any]]:
@@ -389,7 +390,7 @@ def _request(schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("model_id", ["xai.grok-4", "google.gemini-2.5-flash",
                                       "cohere.command-a-03-2025"])
 def test_translators_raise_invalid_request_naming_the_tool(model_id: str) -> None:
-    req = MessagesRequest.model_validate(_request({"type": "object", "required": None}))
+    req = as_request(MessagesRequest, _request({"type": "object", "required": None}))
     resolved = Resolved("m", ModelSpec(model_id=model_id, capabilities=("tools",)), "m")
     with pytest.raises(InvalidRequest) as err:
         to_oci(req, resolved, "ocid1.compartment.oc1..x")
@@ -398,7 +399,7 @@ def test_translators_raise_invalid_request_naming_the_tool(model_id: str) -> Non
 
 
 def test_structured_output_schema_is_checked_too() -> None:
-    req = MessagesRequest.model_validate(_request({"type": "object"}, output_config={
+    req = as_request(MessagesRequest, _request({"type": "object"}, output_config={
         "format": {"type": "json_schema", "schema": {"type": "object", "properties": 5}}}))
     spec = ModelSpec(model_id="xai.grok-4", capabilities=("tools", "structured_output"))
     with pytest.raises(InvalidRequest) as err:

@@ -1,11 +1,21 @@
-"""Wire models of the Anthropic Messages API, lenient in.
+"""Wire models of the Anthropic Messages API, lenient in, decoded in one pass from the body.
 
-Contract: :class:`MessagesRequest` / :class:`CountTokensRequest` accept everything Claude Code
-and the Python SDKs send (anthropic-messages.md §2, §8.5): unknown top-level fields, unknown
-block types (kept as :class:`OtherBlock` and dropped by the translator), ``cache_control``
-anywhere, ``role: "system"`` entries inside ``messages``, thinking blocks with empty signatures,
-server tools. Fields whose *type* is wrong are rejected, and :func:`describe_errors` turns the
-pydantic error into a message naming the field path.
+Contract: :class:`MessagesRequest` / :class:`CountTokensRequest` and their blocks are msgspec
+structs, decoded from body bytes by :func:`app.anthropic.decode.decode_request`. They accept
+everything Claude Code and the Python SDKs send (anthropic-messages.md §2, §8.5): unknown fields
+anywhere (ignored), unknown block and source types (kept as :class:`UnknownBlock` /
+:class:`OtherSource` and dropped or refused by the translators), ``role: "system"`` entries
+inside ``messages``, thinking blocks with empty signatures, server tools. Fields whose *type*
+is wrong are rejected.
+
+Text payloads stay JSON: ``TextBlock.text`` and a tool result's string ``content`` are
+:class:`msgspec.Raw` -- the bytes of the JSON string as the client sent them, escapes and all,
+never decoded to ``str`` -- when they are ASCII without ``\\u`` escapes (source files, command
+output); other texts are decoded once, their UTF-8 checked, and kept as ``str``. A 1 MB Claude
+Code turn is mostly file reads; the translators put these bytes into the OCI body unchanged and
+:func:`app.translate.wire.encode` copies them out, so the text is neither decoded nor re-escaped
+(docs/design.md, "Long conversations: text passed through"). Code that reads a text calls
+:func:`text` (``Raw | str`` -> ``str``) and code that makes one calls :func:`raw_text`.
 
 Responses are built as plain dicts/bytes by the translators (strict out), because they sit on the
 per-event hot path.
@@ -13,220 +23,376 @@ per-event hot path.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+import msgspec
+from msgspec import Meta, Raw, Struct, field
 
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class _Block(BaseModel):
-    """A block (or message) whose unknown fields (``cache_control``, ``citations`` ...) are
-    accepted but not kept: nothing reads them, and keeping them (``extra="allow"``) was ~20%
-    of validating a 1-4 MB turn (docs/design.md, "Long conversations"). The models whose
-    extras are read (:class:`OtherBlock`, :class:`OtherSource`, :class:`Tool`, the request)
-    stay :class:`_Lenient`."""
-
-    model_config = ConfigDict(extra="ignore")
+_QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
 
 
-class Base64Source(_Block):
-    type: Literal["base64"]
+class JsonText:
+    """A text kept encoded: ``data`` is its JSON string (quotes and escapes as sent), ``chars``
+    its length as written (what the token estimate counts: :func:`_string`).
+    :func:`app.translate.wire.encode` writes ``data`` as it is."""
+
+    __slots__ = ("chars", "data")
+
+    def __init__(self, data: bytes, chars: int) -> None:
+        self.data = data
+        self.chars = chars
+
+    @classmethod
+    def of(cls, value: str) -> JsonText:
+        data = msgspec.json.encode(value)
+        return cls(data, len(data.decode()) - 2)
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.data[:40]!r}, chars={self.chars})"
+
+
+if TYPE_CHECKING:
+    RawText = JsonText
+else:
+    #: a text field: msgspec decodes it as its JSON (a Raw), validation makes it a JsonText
+    #: (:func:`_string`); documented in the OpenAPI schema as a string
+    RawText = Annotated[Raw, Meta(extra_json_schema={"type": "string"})]
+
+
+def text(value: JsonText | Raw | str) -> str:
+    """The text of a :class:`JsonText` (a ``str`` is returned as it is)."""
+    if isinstance(value, str):
+        return value
+    return msgspec.json.decode(value.data if isinstance(value, JsonText) else value, type=str)
+
+
+def raw_text(value: str) -> JsonText:
+    """A ``str`` as a :class:`JsonText` (for blocks the gateway makes itself)."""
+    return JsonText.of(value)
+
+
+def has_text(value: JsonText | Raw | str) -> bool:
+    """Whether a text is non-empty."""
+    if isinstance(value, JsonText):
+        return value.chars > 0
+    return len(value) > (2 if isinstance(value, Raw) else 0)
+
+
+def join_texts(pieces: list[JsonText]) -> JsonText:
+    """Texts joined with a newline, still encoded: their escaped bodies around ``\\n``."""
+    if len(pieces) == 1:
+        return pieces[0]
+    data = b'"' + b"\\n".join(p.data[1:-1] for p in pieces) + b'"'
+    return JsonText(data, sum(p.chars for p in pieces) + 2 * (len(pieces) - 1))
+
+
+def _string(value: Raw | JsonText, name: str) -> JsonText:
+    """A text field as kept: its JSON bytes and its length, without building the ``str``.
+
+    msgspec has checked the JSON's syntax but not the value's type (a Raw is any value) nor
+    the UTF-8 inside it: ``bytes.decode`` checks that, for non-ASCII texts only. ``chars`` is
+    the length as written, an escape (``\\n``, ``\\u00e9``) counting as its characters:
+    counting escapes exactly took three scans of the bytes (~2.5 ms per MB, more than decoding
+    them), and the token estimate is calibrated per model on OCI's counts anyway
+    (app/translate/tokens.py). Claude Code's file reads have ~5% escapes."""
+    if isinstance(value, JsonText):  # a block the gateway made (raw_text)
+        return value
+    if len(value) == 0 or memoryview(value)[0] != _QUOTE:
+        raise ValueError(f"Expected `str` for `{name}`")
+    data = bytes(value)
+    if data.isascii():
+        return JsonText(data, len(data) - 2)
+    try:
+        return JsonText(data, len(data.decode()) - 2)
+    except UnicodeDecodeError:
+        raise ValueError(f"Invalid UTF-8 encoded string in `{name}`") from None
+
+
+class _Block(Struct, tag_field="type", dict=True):
+    """A content block; its class is picked by ``type``. Unknown fields (``cache_control``,
+    ``citations`` ...) are accepted and not kept: nothing reads them. ``dict=True`` lets
+    :class:`ToolResultBlock` cache its decoded content."""
+
+    type: ClassVar[str]
+
+
+class Base64Source(Struct, tag_field="type", tag="base64"):
+    type: ClassVar[str] = "base64"
     media_type: str
     data: str
 
 
-class UrlSource(_Block):
-    type: Literal["url"]
+class UrlSource(Struct, tag_field="type", tag="url"):
+    type: ClassVar[str] = "url"
     url: str
 
 
-class OtherSource(_Lenient):
-    type: str
+class FileSource(Struct, tag_field="type", tag="file"):
+    type: ClassVar[str] = "file"
+    file_id: str = ""
 
 
-def _source_tag(v: Any) -> str:
-    t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
-    return t if t in ("base64", "url") else "other"
+class OtherSource(Struct, tag_field="type", tag="__other__"):
+    """An image source of a type this gateway does not know (refused by the translator)."""
+
+    original_type: str = ""
+
+    @property
+    def type(self) -> str:
+        return self.original_type
 
 
-ImageSource = Annotated[
-    Annotated[Base64Source, Tag("base64")]
-    | Annotated[UrlSource, Tag("url")]
-    | Annotated[OtherSource, Tag("other")],
-    Discriminator(_source_tag),
-]
+ImageSource = Base64Source | UrlSource | FileSource | OtherSource
 
 
-class TextBlock(_Block):
-    type: Literal["text"]
-    text: str
+class TextBlock(_Block, tag="text"):
+    type: ClassVar[str] = "text"
+    text: RawText  # a JsonText once validated
+
+    def __post_init__(self) -> None:
+        self.text = _string(self.text, "text")
 
 
-class ImageBlock(_Block):
-    type: Literal["image"]
+class ImageBlock(_Block, tag="image"):
+    type: ClassVar[str] = "image"
     source: ImageSource
 
 
-class DocumentBlock(_Block):
-    type: Literal["document"]
+class DocumentBlock(_Block, tag="document"):
+    type: ClassVar[str] = "document"
     source: dict[str, Any]
     title: str | None = None
 
 
-class ToolUseBlock(_Block):
-    type: Literal["tool_use"]
+class ToolUseBlock(_Block, tag="tool_use"):
+    type: ClassVar[str] = "tool_use"
     id: str
     name: str
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: dict[str, Any] = field(default_factory=dict)
 
 
-class ThinkingBlock(_Block):
-    type: Literal["thinking"]
+class ThinkingBlock(_Block, tag="thinking"):
+    type: ClassVar[str] = "thinking"
     thinking: str = ""
     signature: str | None = None
 
 
-class RedactedThinkingBlock(_Block):
-    type: Literal["redacted_thinking"]
+class RedactedThinkingBlock(_Block, tag="redacted_thinking"):
+    type: ClassVar[str] = "redacted_thinking"
     data: str = ""
 
 
-class OtherBlock(_Lenient):
-    """Server-tool echoes and future block types: accepted, not forwarded."""
+class OtherBlock(_Block):
+    """Server-tool echoes, tool references, search results and future block types: accepted,
+    not forwarded as such. :attr:`extra` holds the block's fields (what the server-tool and
+    tool-search loops read)."""
 
-    type: str
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__}
 
 
-def _tool_result_block_tag(v: Any) -> str:
-    t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
-    return t if t in ("text", "image", "document") else "other"
+def _other(tag: str, **fields: Any) -> type[OtherBlock]:
+    """An :class:`OtherBlock` for a documented block type, with the fields the gateway reads
+    (each ``Any``, default ``None``): decoded in the same pass as the rest of the body."""
+    cls = msgspec.defstruct(
+        "".join(p.title() for p in tag.split("_")) + "Block",
+        [(name, Any, None) for name in fields],
+        bases=(OtherBlock,),
+        tag=tag,
+        tag_field="type",
+        dict=True,
+        module=__name__,
+    )
+    cls.type = tag  # type: ignore[attr-defined]
+    return cls  # type: ignore[return-value]
 
 
-ToolResultContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")]
-    | Annotated[ImageBlock, Tag("image")]
-    | Annotated[DocumentBlock, Tag("document")]
-    | Annotated[OtherBlock, Tag("other")],
-    Discriminator(_tool_result_block_tag),
+# Documented block types the translators read or drop (anthropic-messages.md §3, §8):
+# server tools' calls and results, client tool search, search results, MCP, files.
+_RESULT = {"tool_use_id": 1, "content": 1, "is_error": 1}
+OTHER_BLOCKS = [
+    _other("server_tool_use", id=1, name=1, input=1),
+    _other("web_search_tool_result", **_RESULT),
+    _other("web_fetch_tool_result", **_RESULT),
+    _other("code_execution_tool_result", **_RESULT),
+    _other("bash_code_execution_tool_result", **_RESULT),
+    _other("text_editor_code_execution_tool_result", **_RESULT),
+    _other("tool_search_tool_result", **_RESULT),
+    _other("mcp_tool_use", id=1, name=1, server_name=1, input=1),
+    _other("mcp_tool_result", **_RESULT),
+    _other("tool_reference", tool_name=1),
+    _other("search_result", source=1, title=1, content=1),
+    _other("container_upload", file_id=1),
 ]
 
 
-class ToolResultBlock(_Block):
-    type: Literal["tool_result"]
+class UnknownBlock(OtherBlock, tag="__unknown__"):
+    """A block of a type this gateway does not know: its fields as sent."""
+
+    original_type: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:  # type: ignore[override]
+        return self.original_type
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.fields
+
+
+ToolResultContentBlock = Union[
+    TextBlock, ImageBlock, DocumentBlock, UnknownBlock, *OTHER_BLOCKS  # type: ignore[valid-type]
+]
+_RESULT_CONTENT = msgspec.json.Decoder(list[ToolResultContentBlock])
+
+
+class ToolResultBlock(_Block, tag="tool_result"):
+    """``content`` is a :data:`RawText` (a string result), a list of blocks, or ``None``."""
+
+    type: ClassVar[str] = "tool_result"
     tool_use_id: str
-    content: str | list[ToolResultContentBlock] | None = None
+    #: the JSON as sent; ``None`` when absent (a Raw default would not go into the schema)
+    raw_content: Annotated[
+        Raw, Meta(extra_json_schema={"type": ["string", "array", "null"]})
+    ] = field(name="content", default=None)  # type: ignore[assignment]
     is_error: bool | None = None
 
+    def __post_init__(self) -> None:
+        self.content  # noqa: B018 -- decoded now: a wrong type is this request's 400
 
-_BLOCK_TYPES = (
-    "text",
-    "image",
-    "document",
-    "tool_use",
-    "tool_result",
-    "thinking",
-    "redacted_thinking",
-)
+    @cached_property
+    def content(self) -> JsonText | list[Any] | None:
+        raw = self.raw_content
+        if raw is None:
+            return None
+        first = memoryview(raw)[0] if len(raw) else 0
+        if first == _QUOTE:
+            return _string(raw, "content")
+        if first == _N:
+            return None
+        if first == _BRACKET:
+            # a second pass over this result's bytes only: a tool result is a string in
+            # Claude Code's turns, a list (text, images, tool_reference) now and then
+            try:
+                return _RESULT_CONTENT.decode(raw)
+            except msgspec.ValidationError as err:
+                what, _, _ = str(err).rpartition(" - at `")
+                raise ValueError(f"{what or err} (at content{error_path(str(err))})") from None
+        raise ValueError("Expected `str | array | null` for `content`")
+
+    @classmethod
+    def of(cls, tool_use_id: str, content: list[Any]) -> ToolResultBlock:
+        block = cls(tool_use_id=tool_use_id)
+        block.__dict__["content"] = content
+        return block
 
 
-def _block_tag(v: Any) -> str:
-    t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
-    return t if t in _BLOCK_TYPES else "other"
-
-
-ContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")]
-    | Annotated[ImageBlock, Tag("image")]
-    | Annotated[DocumentBlock, Tag("document")]
-    | Annotated[ToolUseBlock, Tag("tool_use")]
-    | Annotated[ToolResultBlock, Tag("tool_result")]
-    | Annotated[ThinkingBlock, Tag("thinking")]
-    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
-    | Annotated[OtherBlock, Tag("other")],
-    Discriminator(_block_tag),
+ContentBlock = Union[
+    TextBlock,
+    ImageBlock,
+    DocumentBlock,
+    ToolUseBlock,
+    ToolResultBlock,
+    ThinkingBlock,
+    RedactedThinkingBlock,
+    UnknownBlock,
+    *OTHER_BLOCKS,  # type: ignore[valid-type]
 ]
+SystemBlock = Union[TextBlock, UnknownBlock, *OTHER_BLOCKS]  # type: ignore[valid-type]
 
 
-class Message(_Block):
+class Message(Struct):
     role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlock]
 
 
-class Tool(_Lenient):
+_BLOCKS = msgspec.json.Decoder(list[ContentBlock])
+
+
+def blocks(data: list[dict[str, Any]]) -> list[Any]:
+    """Content blocks the gateway holds as dicts (a model's answer, its tool results) as
+    block models, through their JSON: what a client would send back."""
+    return _BLOCKS.decode(msgspec.json.encode(data))
+
+
+class Tool(Struct):
     """A custom tool (``input_schema``) or a typed server/Anthropic-schema tool (``type``)."""
 
     name: str
     type: str | None = None
     description: str | None = None
     input_schema: dict[str, Any] | None = None
+    # read by tool search and the web search loop (``extra``)
+    defer_loading: Any = None
+    max_uses: Any = None
+    allowed_domains: Any = None
+    blocked_domains: Any = None
+    user_location: Any = None
 
     @property
     def is_custom(self) -> bool:
         return self.type in (None, "custom") and self.input_schema is not None
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        keys = ("defer_loading", "max_uses", "allowed_domains", "blocked_domains", "user_location")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
-class ToolChoice(_Lenient):
+
+class ToolChoice(Struct):
     type: Literal["auto", "any", "tool", "none"]
     name: str | None = None
     disable_parallel_tool_use: bool | None = None
 
 
-class Thinking(_Lenient):
+class Thinking(Struct):
     type: str  # enabled | adaptive | disabled | future kinds
     budget_tokens: int | None = None
 
 
-class OutputConfig(_Lenient):
+class OutputConfig(Struct):
     effort: str | None = None
     format: dict[str, Any] | None = None
 
 
-class _RequestBase(_Lenient):
-    model: str = Field(min_length=1)
+class RequestBase(Struct, kw_only=True):
+    model: Annotated[str, Meta(min_length=1)]
     messages: list[Message]
-    system: str | list[TextBlock | OtherBlock] | None = None
+    system: str | list[SystemBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
     output_config: OutputConfig | None = None
 
+    def replace(self: _R, **changes: Any) -> _R:
+        """A copy with ``changes`` (the messages and blocks are shared, not copied)."""
+        return msgspec.structs.replace(self, **changes)
 
-class MessagesRequest(_RequestBase):
-    max_tokens: int = Field(ge=0)
+
+_R = TypeVar("_R", bound=RequestBase)
+
+
+class MessagesRequest(RequestBase, kw_only=True):
+    max_tokens: Annotated[int, Meta(ge=0)]
     stream: bool = False
     stop_sequences: list[str] | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    top_k: int | None = Field(None, ge=0)
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, Meta(ge=0)] | None = None
     metadata: dict[str, Any] | None = None
 
 
-class CountTokensRequest(_RequestBase):
+class CountTokensRequest(RequestBase, kw_only=True):
     pass
 
 
-def describe_errors(err: ValidationError) -> str:
-    """``messages.1.content: Input should be a valid string`` — the first few problems."""
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _TAG_NAMES))
-        msg = e["msg"]
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    extra = len(err.errors()) - 5
-    if extra > 0:
-        parts.append(f"and {extra} more")
-    return "; ".join(parts)
-
-
-# Discriminator tags and union-member names pydantic puts into error locations; they are noise.
-_TAG_NAMES = {
-    *_BLOCK_TYPES,
-    "other",
-    "base64",
-    "url",
-    "str",
-    "list[tagged-union[TextBlock,ImageBlock,DocumentBlock,OtherBlock]]",
-}
+def error_path(message: str) -> str:
+    """`` - at `$.messages[1].content`` -> ``.messages.1.content`` (or "")."""
+    _, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return ""
+    where = where.rstrip("`").removeprefix("$")
+    return where.replace("[", ".").replace("]", "")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from app.anthropic.models import CountTokensRequest, MessagesRequest
 
 _ERROR = {
@@ -97,8 +99,10 @@ COMPONENTS: dict[str, Any] = {}
 
 
 def _body(model: type[MessagesRequest] | type[CountTokensRequest]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    COMPONENTS.update(schema.pop("$defs", {}))
+    (schema,), defs = msgspec.json.schema_components(
+        [model], ref_template="#/components/schemas/{name}"
+    )
+    COMPONENTS.update(defs)
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 

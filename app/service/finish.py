@@ -234,6 +234,9 @@ async def _stream(r: Reply, call: Call, streams: OpenStreams) -> AsyncGenerator[
             raise broken_answer(
                 "the OCI stream ended before the answer was complete", retryable=False
             )
+        held = translator.end_text()
+        if held:
+            yield held
         yield translator.finish()
         account_usage(
             call,

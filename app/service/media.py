@@ -141,8 +141,6 @@ async def inline_media(req: MessagesRequest, spec: ModelSpec, cfg: Media) -> Non
     for s in slots:
         f = fetched[s.url]
         if isinstance(s.block, ImageBlock):
-            s.block.source = Base64Source(
-                type="base64", media_type=f.media_type, data=encoded[s.url]
-            )
+            s.block.source = Base64Source(media_type=f.media_type, data=encoded[s.url])
         else:
             s.block.source = {"type": "base64", "media_type": f.media_type, "data": encoded[s.url]}

@@ -3,18 +3,16 @@
 Contract: :func:`parse` turns body bytes into a :class:`~app.anthropic.models.MessagesRequest`
 or :class:`~app.anthropic.models.CountTokensRequest`, or raises
 :class:`~app.errors.InvalidRequest` (400) naming what is wrong: not JSON, not an object, a field
-(pydantic's errors, described), too many messages / tools / content blocks, no user turn (for
-messages), or a tool input nested deeper than ``server.max_depth``.
+(msgspec's errors, with the field's path), too many messages / tools / content blocks, no user
+turn (for messages), or a tool input nested deeper than ``server.max_depth``.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
-from pydantic import ValidationError
-
-from app.anthropic.models import CountTokensRequest, MessagesRequest, ToolUseBlock, describe_errors
+from app.anthropic.decode import RequestError, decode_request
+from app.anthropic.models import CountTokensRequest, MessagesRequest, ToolUseBlock
 from app.config import ServerLimits
 from app.errors import InvalidRequest
 
@@ -23,15 +21,9 @@ R = TypeVar("R", MessagesRequest, CountTokensRequest)
 
 def parse(body: bytes, model_cls: type[R], limits: ServerLimits) -> R:
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise InvalidRequest(f"the request body is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    try:
-        req = model_cls.model_validate(data)
-    except ValidationError as err:
-        raise InvalidRequest(describe_errors(err)) from None
+        req = decode_request(body, model_cls)
+    except RequestError as err:
+        raise InvalidRequest(str(err)) from None
     if len(req.messages) > limits.max_messages:
         raise InvalidRequest(
             f"messages: {len(req.messages)} messages exceed the limit of {limits.max_messages}"

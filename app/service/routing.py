@@ -34,7 +34,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from app.anthropic.models import MessagesRequest, TextBlock
+from app.anthropic.models import MessagesRequest, TextBlock, text
 from app.catalog import Catalog, Resolved
 from app.config_sections import RequestClass, RoutingRule
 from app.security.policy import Principal
@@ -70,7 +70,7 @@ def _is_compaction(req: MessagesRequest) -> bool:
     if isinstance(content, str):
         return _COMPACT in content
     texts = [b for b in content if isinstance(b, TextBlock)]
-    return bool(texts) and _COMPACT in texts[-1].text
+    return bool(texts) and _COMPACT in text(texts[-1].text)
 
 
 def _is_title(fmt: dict[str, Any] | None) -> bool:
@@ -84,8 +84,10 @@ def _is_title(fmt: dict[str, Any] | None) -> bool:
 def _billing(req: MessagesRequest) -> str | None:
     if isinstance(req.system, list) and req.system:
         first = req.system[0]
-        if isinstance(first, TextBlock) and first.text.startswith(_BILLING):
-            return first.text
+        if isinstance(first, TextBlock):
+            value = text(first.text)
+            if value.startswith(_BILLING):
+                return value
     return None
 
 

@@ -68,7 +68,7 @@ _DOC_CHARS = 4000  # bound on the text one tool contributes (regex time, BM25 si
 
 
 def is_deferred(tool: Tool) -> bool:
-    return (tool.model_extra or {}).get("defer_loading") is True and server_search(tool) is None
+    return tool.defer_loading is True and server_search(tool) is None
 
 
 def server_search(tool: Tool) -> Kind | None:
@@ -135,19 +135,19 @@ def referenced(messages: list[Message]) -> set[str]:
                 for inner in block.content:
                     _collect(inner, names)
             elif isinstance(block, OtherBlock) and block.type == "tool_search_tool_result":
-                content = (block.model_extra or {}).get("content")
+                content = block.extra.get("content")
                 if isinstance(content, dict):
                     for ref in content.get("tool_references") or ():
                         _collect(ref, names)
             elif isinstance(block, OtherBlock) and block.type == "tool_result":  # older docs
-                for inner in (block.model_extra or {}).get("content") or ():
+                for inner in block.extra.get("content") or ():
                     _collect(inner, names)
     return names
 
 
 def _collect(block: Any, names: set[str]) -> None:
     if isinstance(block, OtherBlock):
-        block = {"type": block.type, **(block.model_extra or {})}
+        block = {"type": block.type, **block.extra}
     if isinstance(block, dict) and block.get("type") == "tool_reference":
         name = block.get("tool_name")
         if isinstance(name, str):
@@ -166,7 +166,7 @@ def without_deferred(req: _Req) -> _Req:
     search, e.g. Claude Code's ToolSearch, loads them through ``tool_reference``)."""
     if not any(is_deferred(t) for t in req.tools or ()):
         return req
-    return req.model_copy(update={"tools": visible_tools(req.tools, referenced(req.messages))})
+    return req.replace(tools=visible_tools(req.tools, referenced(req.messages)))
 
 
 def _words(text: str) -> list[str]:

@@ -51,6 +51,7 @@ from app.oci.retry import RetryPolicy
 from app.service.accounting import Call, gen_ai_labels
 from app.service.lifecycle import RetirementNotices
 from app.service.param_memory import ParamMemory
+from app.translate import wire
 from app.translate.request import OciRequest
 
 log = logging.getLogger("app.service")
@@ -223,7 +224,7 @@ async def attempt_upstream(
                 doc = orjson.loads(body)
                 chat = doc["chatRequest"]
             # the translation is never edited in place: each target gets its own serving mode
-            body = orjson.dumps({**doc, "servingMode": target.serving, "chatRequest": chat})
+            body = wire.encode({**doc, "servingMode": target.serving, "chatRequest": chat})
             serving = target.serving
             temperature, top_p = chat.get("temperature"), chat.get("topP")
             doc = chat = None
@@ -329,4 +330,4 @@ _PROMPT_KEYS = ("messages", "chatHistory", "message", "preambleOverride", "toolR
 
 def _prompt_json(body: dict[str, Any]) -> str:
     chat = body.get("chatRequest") or {}
-    return orjson.dumps({k: chat[k] for k in _PROMPT_KEYS if k in chat}).decode()
+    return wire.encode({k: chat[k] for k in _PROMPT_KEYS if k in chat}).decode()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from app.anthropic.models import Message, MessagesRequest, Tool
+from app.anthropic.models import Message, MessagesRequest, Tool, blocks
 from app.catalog import Resolved
 from app.config import GatewayConfig
 from app.errors import prompt_too_long
@@ -117,7 +117,7 @@ class _Loop:
             self.req, messages, first=first, exhausted=exhausted, tools=self.tools()
         )
         if self.req.stream:  # streamed turns: the answer's text reaches the client as it comes
-            turn = turn.model_copy(update={"stream": True})
+            turn = turn.replace(stream=True)
         oci = to_oci(turn, resolved, config.oci.compartment_id)
         raw = raw_estimate(oci.body)
         estimate = svc.calibrator.estimate(resolved.name, raw)
@@ -278,8 +278,8 @@ class _Loop:
                 return  # the client runs its tools; the searches are in its history now
             messages = [
                 *messages,
-                Message(role="assistant", content=assistant),
-                Message(role="user", content=results),
+                Message(role="assistant", content=blocks(assistant)),
+                Message(role="user", content=blocks(results)),
             ]
             if n + 2 == max_turns:
                 self.exhausted = True  # the last turn: the model must answer now

@@ -75,7 +75,7 @@ class TurnStream:
                 raise broken_answer(
                     "the OCI stream ended before the answer was complete", retryable=False
                 )
-            for piece in self._parse(translator.finish()):
+            for piece in self._parse(translator.end_text() + translator.finish()):
                 yield piece
             usage = translator.final_usage()
             account_usage(

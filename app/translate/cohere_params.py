@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from app.translate import wire
 from app.translate.tool_schema import sanitize_schema
 
 _COHERE_TYPES = {
@@ -37,7 +36,7 @@ def cohere_parameter_definitions(schema: dict[str, Any] | None) -> dict[str, Any
         if ctype in ("list", "dict") or "enum" in prop:
             # nested structure cannot be expressed in v1 definitions: describe it instead
             shape = {k: v for k, v in prop.items() if k != "description"}
-            desc = (desc + " JSON schema: " + orjson.dumps(shape).decode()[:2000]).strip()
+            desc = (desc + " JSON schema: " + wire.encode(shape).decode()[:2000]).strip()
         entry: dict[str, Any] = {"type": ctype, "isRequired": name in required}
         if desc:
             entry["description"] = desc

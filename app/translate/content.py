@@ -11,12 +11,16 @@ from app.anthropic.models import (
     Base64Source,
     DocumentBlock,
     ImageBlock,
+    JsonText,
     MessagesRequest,
     OtherBlock,
     TextBlock,
     UrlSource,
+    has_text,
+    join_texts,
 )
 from app.anthropic.models import CountTokensRequest as _Count
+from app.anthropic.models import text as text_of
 from app.errors import InvalidRequest
 
 # Claude Code's first system block changes every build and defeats prefix caching upstream
@@ -33,19 +37,21 @@ def system_texts(req: MessagesRequest | _Count) -> list[str]:
             texts.append(system)
     elif system:
         for block in system:
-            if (
-                isinstance(block, TextBlock)
-                and block.text
-                and not block.text.startswith(_BILLING_HEADER)
-            ):
-                texts.append(block.text)
+            if isinstance(block, TextBlock) and has_text(block.text):
+                piece = text_of(block.text)
+                if not piece.startswith(_BILLING_HEADER):
+                    texts.append(piece)
     for msg in req.messages:
         if msg.role == "system":
             if isinstance(msg.content, str):
                 if msg.content:
                     texts.append(msg.content)
             else:
-                texts.extend(b.text for b in msg.content if isinstance(b, TextBlock) and b.text)
+                texts.extend(
+                    text_of(b.text)
+                    for b in msg.content
+                    if isinstance(b, TextBlock) and has_text(b.text)
+                )
     return texts
 
 
@@ -56,6 +62,8 @@ def image_url(block: ImageBlock, model: str, vision: bool) -> str:
         )
     src = block.source
     if isinstance(src, Base64Source):
+        if not src.media_type or not src.data:  # OCI takes data:<type>;base64,<data> only
+            raise InvalidRequest("an image's base64 source needs a media_type and its data")
         return f"data:{src.media_type};base64,{src.data}"
     if isinstance(src, UrlSource):
         return src.url
@@ -107,14 +115,15 @@ def image_note(count: int, model: str, vision: bool) -> str:
     return f"[{images} omitted: {model} cannot view images]"
 
 
-def tool_result_text(content: object, is_error: bool | None, note: str = "") -> str:
-    """The text of a tool result plus ``note`` (see :func:`image_note`). Errors are flagged."""
-    if content is None:
-        text = ""
-    elif isinstance(content, str):
-        text = content
-    else:
-        pieces = []
+def tool_result_text(
+    content: object, is_error: bool | None, note: str = ""
+) -> str | JsonText:
+    """The text of a tool result plus ``note`` (see :func:`image_note`). Errors are flagged.
+    A result of text only, with no note and no error, stays encoded (``join_texts``)."""
+    pieces: list[str | JsonText] = []
+    if isinstance(content, (str, JsonText)):
+        pieces.append(content)
+    elif content is not None:
         for b in content:  # type: ignore[attr-defined]
             if isinstance(b, TextBlock):
                 pieces.append(b.text)
@@ -125,13 +134,16 @@ def tool_result_text(content: object, is_error: bool | None, note: str = "") -> 
             elif isinstance(b, OtherBlock) and b.type == "tool_reference":
                 # tool search's client-side variant: the tool itself is now sent inline
                 # (app/service/tool_search.py); the model reads that it was loaded
-                pieces.append(f"Tool loaded: {(b.model_extra or {}).get('tool_name')}")
+                pieces.append(f"Tool loaded: {b.extra.get('tool_name')}")
             elif isinstance(b, OtherBlock) and b.type == "search_result":
-                extra = b.model_extra or {}
-                for inner in extra.get("content") or []:
+                for inner in b.extra.get("content") or []:
                     if isinstance(inner, dict) and isinstance(inner.get("text"), str):
                         pieces.append(inner["text"])
-        text = "\n".join(pieces)
+    if not note and not is_error and pieces and all(type(p) is JsonText for p in pieces):
+        joined = join_texts(pieces)  # type: ignore[arg-type]
+        if joined.chars:
+            return joined
+    text = "\n".join(p if isinstance(p, str) else text_of(p) for p in pieces)
     if note:
         text = f"{text}\n{note}" if text else note
     if not text:

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
-
 from app.anthropic.models import CountTokensRequest, MessagesRequest, Tool
 from app.catalog.spec import ModelSpec
 from app.errors import InvalidRequest
+from app.translate import wire
 from app.translate.tool_schema import SchemaError
 
 AnthropicRequest = MessagesRequest | CountTokensRequest
@@ -97,7 +96,7 @@ def output_schema(schema: dict[str, Any], convert: Callable[[dict[str, Any]], _T
 def schema_instruction(schema: dict[str, Any]) -> str:
     return (
         "Answer with a single JSON object and nothing else. It must match this JSON schema: "
-        + orjson.dumps(schema).decode()
+        + wire.encode(schema).decode()
     )
 
 

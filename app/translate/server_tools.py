@@ -43,6 +43,7 @@ from app.anthropic.models import (
     ToolChoice,
     ToolResultBlock,
     ToolUseBlock,
+    raw_text,
 )
 
 _Req = TypeVar("_Req", MessagesRequest, CountTokensRequest)
@@ -87,7 +88,7 @@ def web_search_tool(req: MessagesRequest | CountTokensRequest) -> Tool | None:
 
 
 def options(tool: Tool, default_max_uses: int) -> Options:
-    extra = tool.model_extra or {}
+    extra = tool.extra
     max_uses = extra.get("max_uses")
     return Options(
         max_uses=max_uses if type(max_uses) is int and max_uses > 0 else default_max_uses,
@@ -99,7 +100,7 @@ def options(tool: Tool, default_max_uses: int) -> Options:
 def user_location(tool: Tool) -> dict[str, str] | None:
     """The tool's ``user_location`` (``{type: approximate, city, region, country, timezone}``),
     its string fields only; the backends use what their APIs take (search_backends)."""
-    loc = (tool.model_extra or {}).get("user_location")
+    loc = tool.extra.get("user_location")
     if not isinstance(loc, dict):
         return None
     kept = {k: v.strip() for k, v in loc.items() if isinstance(v, str) and v.strip()}
@@ -155,7 +156,7 @@ def model_request(
     update: dict[str, Any] = {"tools": tools, "messages": messages, "tool_choice": choice}
     if isinstance(req, MessagesRequest):
         update["stream"] = False
-    return req.model_copy(update=update)
+    return req.replace(**update)
 
 
 def history(messages: list[Message]) -> list[Message]:
@@ -169,12 +170,11 @@ def history(messages: list[Message]) -> list[Message]:
         segment: list[Any] = []
         for block in blocks:
             t = getattr(block, "type", None)
-            if t == "server_tool_use":
-                extra = block.model_extra or {}
+            if t == "server_tool_use" and isinstance(block, OtherBlock):
+                extra = block.extra
                 tool_input = extra.get("input")
                 segment.append(
                     ToolUseBlock(
-                        type="tool_use",
                         id=str(extra.get("id") or ""),
                         name=str(extra.get("name") or NAME),
                         input=tool_input if isinstance(tool_input, dict) else {},
@@ -184,11 +184,10 @@ def history(messages: list[Message]) -> list[Message]:
                 if segment:
                     out.append(Message(role=msg.role, content=segment))
                     segment = []
-                extra = block.model_extra or {}
-                result = ToolResultBlock(
-                    type="tool_result",
-                    tool_use_id=str(extra.get("tool_use_id") or ""),
-                    content=[TextBlock(type="text", text=_result_text(t, extra.get("content")))],
+                extra = block.extra
+                result = ToolResultBlock.of(
+                    str(extra.get("tool_use_id") or ""),
+                    [TextBlock(text=raw_text(_result_text(t, extra.get("content"))))],
                 )
                 out.append(Message(role="user", content=[result]))
             else:

@@ -201,14 +201,17 @@ class StreamTranslator:
             self.finish_reason, had_tool_calls=self._calls_emitted > 0, cohere=self._cohere
         )
 
+    def end_text(self) -> bytes:
+        """Held-back text, sent before :meth:`finish`, which may raise instead of sending it."""
+        return self._flush_hold() if self._hold and self.matched_stop is None else b""
+
     def finish(self) -> bytes:
         """Close the open block; ``message_delta`` + ``message_stop`` (or raise, see above)."""
         if self.matched_stop is None:  # a matched stop sequence ended the answer first
             error = finish_error(self.finish_reason, cohere=self._cohere)
             if error is not None:
                 raise error
-        # held text is the answer's last text (anything after it would have flushed it)
-        out = self._flush_hold() if self._hold and self.matched_stop is None else b""
+        out = self.end_text()  # the answer's last text (anything after it would have flushed it)
         out += self._close()
         reason = self.stop_reason
         usage = usage_from_oci(self.usage, self._estimated_input, max(1, self._out_chars // 4))

@@ -30,6 +30,8 @@ from app.anthropic.models import (
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
+    has_text,
+    text,
 )
 from app.catalog import Resolved
 from app.catalog.profiles import ModelProfile
@@ -124,8 +126,8 @@ def _text_of(content: str | list[Any], model: str) -> list[str]:
         return [content] if content else []
     texts = []
     for b in content:
-        if isinstance(b, TextBlock) and b.text:
-            texts.append(b.text)
+        if isinstance(b, TextBlock) and has_text(b.text):
+            texts.append(text(b.text))
         elif isinstance(b, ImageBlock):
             c.image_url(b, model, vision=False)  # raises: COHERE v1 takes no images
         elif isinstance(b, DocumentBlock):
@@ -148,8 +150,8 @@ def _user_parts(
                         "conversation"
                     )
                 note = c.image_note(len(c.tool_result_images(b.content)), model, vision=False)
-                text = c.tool_result_text(b.content, b.is_error, note)
-                results.append({"call": call, "outputs": [{"output": text}]})
+                output = c.tool_result_text(b.content, b.is_error, note)
+                results.append({"call": call, "outputs": [{"output": output}]})
         texts = _text_of([b for b in content if not isinstance(b, ToolResultBlock)], model)
     else:
         texts = _text_of(content, model)
@@ -166,8 +168,8 @@ def _history_entries(
             texts = [msg.content] if msg.content else []
         else:
             for b in msg.content:
-                if isinstance(b, TextBlock) and b.text:
-                    texts.append(b.text)
+                if isinstance(b, TextBlock) and has_text(b.text):
+                    texts.append(text(b.text))
                 elif isinstance(b, ToolUseBlock):
                     call = {"name": b.name, "parameters": b.input}
                     calls_by_id[b.id] = call

@@ -36,16 +36,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from app.anthropic.models import (
     MessagesRequest,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
+    has_text,
+    text,
 )
 from app.catalog import ModelSpec, Resolved
 from app.translate import content as c
+from app.translate import wire
 from app.translate.request import (
     AnthropicRequest,
     OciRequest,
@@ -151,14 +152,14 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]], reasoning: bool) ->
     calls: list[dict[str, Any]] = []
     for b in blocks:
         if isinstance(b, TextBlock):
-            if b.text:
-                texts.append(b.text)
+            if has_text(b.text):
+                texts.append(text(b.text))
         elif isinstance(b, ToolUseBlock):
             calls.append(
                 {
                     "id": b.id,
                     "type": "FUNCTION",
-                    "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()},
+                    "function": {"name": b.name, "arguments": wire.encode(b.input).decode()},
                 }
             )
         elif isinstance(b, ThinkingBlock) and reasoning and b.thinking:

@@ -31,18 +31,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from app.anthropic.models import (
     DocumentBlock,
     ImageBlock,
+    JsonText,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
+    has_text,
 )
 from app.catalog import ModelSpec, Resolved
 from app.errors import InvalidRequest
 from app.translate import content as c
+from app.translate import wire
 from app.translate.request import (
     AnthropicRequest,
     OciRequest,
@@ -185,7 +186,7 @@ def sanitized_parameters(schema: dict[str, Any] | None, gemini: bool) -> dict[st
     the translation time (390 us per turn). The cached dicts are shared: nothing downstream
     mutates them (they are only serialised).
     """
-    key = (orjson.dumps(schema), gemini)
+    key = (wire.encode(schema), gemini)
     hit = _SCHEMA_CACHE.get(key)
     if hit is None:
         if len(_SCHEMA_CACHE) >= 2048:  # bounded: schemas come from clients
@@ -215,7 +216,7 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]]) -> None:
     calls: list[dict[str, Any]] = []
     for b in blocks:
         if isinstance(b, TextBlock):
-            if b.text:
+            if has_text(b.text):
                 parts.append({"type": "TEXT", "text": b.text})
         elif isinstance(b, ToolUseBlock):
             calls.append(
@@ -223,7 +224,7 @@ def _assistant(blocks: list[Any], out: list[dict[str, Any]]) -> None:
                     "id": b.id,
                     "type": "FUNCTION",
                     "name": b.name,
-                    "arguments": orjson.dumps(b.input).decode(),
+                    "arguments": wire.encode(b.input).decode(),
                 }
             )
         # thinking / redacted_thinking / server-tool echoes: not forwarded
@@ -315,9 +316,10 @@ def user_messages(
     for b in blocks:
         if isinstance(b, ToolResultBlock):
             result = b.content
-            if type(result) is str and result and not b.is_error:
+            if type(result) is JsonText and result.chars and not b.is_error:
                 # the commonest result (a file read, a command's output): its text as it is,
-                # what tool_result_text returns for it, without the calls (a 1 MB turn has ~500)
+                # what tool_result_text returns for it, without the calls (a 1 MB turn has ~500),
+                # and its JSON bytes as the client sent them (models.py: text passed through)
                 out.append(
                     {
                         "role": "TOOL",
@@ -343,7 +345,7 @@ def user_messages(
                     for img in images
                 )
         elif isinstance(b, TextBlock):
-            if b.text:
+            if has_text(b.text):
                 parts.append({"type": "TEXT", "text": b.text})
         elif isinstance(b, ImageBlock):
             parts.append({"type": image_type, "imageUrl": {"url": c.image_url(b, model, vision)}})

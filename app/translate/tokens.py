@@ -20,6 +20,10 @@ import base64
 import binascii
 from typing import Any
 
+import msgspec
+
+from app.anthropic.models import JsonText
+
 IMAGE_TOKENS = 1000  #: an image whose size cannot be read (URL, unknown format)
 IMAGE_MIN_TOKENS = 85
 IMAGE_MAX_TOKENS = 1600  # Anthropic scales larger images down to ~1.15 megapixels
@@ -61,10 +65,16 @@ def raw_estimate(body: dict[str, Any]) -> int:
                             if type(text) is str:
                                 chars += len(text)
                                 continue
+                            if type(text) is JsonText:
+                                chars += text.chars
+                                continue
                         stack.append(part)
                 elif isinstance(v, str):
                     if k in _TEXT_KEYS:
                         chars += len(v)
+                elif type(v) is JsonText:
+                    if k in _TEXT_KEYS:
+                        chars += v.chars
                 elif isinstance(v, (dict, list)):
                     if k == "parameters":
                         chars += _json_len(v)
@@ -86,6 +96,9 @@ def raw_estimate(body: dict[str, Any]) -> int:
                 if isinstance(v, str):
                     if k in _TEXT_KEYS:
                         chars += len(v)
+                elif type(v) is JsonText:
+                    if k in _TEXT_KEYS:
+                        chars += v.chars
                 elif isinstance(v, (dict, list)):
                     if k == "parameters":
                         chars += _json_len(v)
@@ -171,9 +184,7 @@ def _jpeg(b: bytes) -> tuple[int, int] | None:
 
 
 def _json_len(value: Any) -> int:
-    import orjson
-
-    return len(orjson.dumps(value))
+    return len(msgspec.json.encode(value))
 
 
 class Calibrator:
