@@ -246,6 +246,9 @@ def test_unknown_model_is_404_listing_names(gateway: GatewayServer, fake: FakeOC
       b'"text":5}]}]}', "messages.0.content.0: Expected `str` for `text`"),
      (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text",'
       b'"text":"caf\xe9"}]}]}', "Invalid UTF-8"),
+     # ... also when an unknown block type sends the body through the second pass
+     (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":"zzz"},'
+      b'{"type":"text","text":"caf\xe9"}]}]}', "UTF-8"),
      (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":'
       b'"tool_result","tool_use_id":"t","content":7}]}]}', "messages.0.content.0"),
      (b'{"model":"grok","max_tokens":5,"messages":[{"role":"user","content":[{"type":'

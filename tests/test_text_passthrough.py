@@ -80,7 +80,7 @@ def test_kept_texts_count_as_written(text: str) -> None:
              + encoded + '}]}]}').encode(), CountTokensRequest)
         kept = req.messages[0].content[0].text
         assert isinstance(kept, JsonText) and kept.chars == len(encoded) - 2
-        assert kept.data == encoded.encode()  # as sent, not re-encoded
+        assert bytes(kept.data) == encoded.encode()  # as sent, not re-encoded
 
 
 def test_tool_result_text_blocks_are_joined_as_text(gateway: GatewayServer, fake: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from app.anthropic.models import (
+    ASCII_BODY,
     OTHER_BLOCKS,
     CountTokensRequest,
     MessagesRequest,
@@ -52,6 +53,14 @@ def decode_request(body: bytes, model_cls: type[_R]) -> _R:
     block or image source of an unknown type takes a second, slower one (see
     :func:`_with_unknown_types`)."""
     decoder = _DECODERS[model_cls]
+    token = ASCII_BODY.set(body.isascii())
+    try:
+        return _decode(decoder, body)
+    finally:
+        ASCII_BODY.reset(token)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as err:
@@ -67,6 +76,8 @@ def decode_request(body: bytes, model_cls: type[_R]) -> _R:
         return decoder.decode(msgspec.json.encode(_with_unknown_types(body)))
     except msgspec.ValidationError as err:
         raise RequestError(describe(str(err))) from None
+    except msgspec.DecodeError as err:  # invalid UTF-8 the first pass skipped inside a text
+        raise RequestError(f"the request body is not valid JSON: {err}") from None
 
 
 def _with_unknown_types(body: bytes) -> Any:

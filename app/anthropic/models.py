@@ -15,7 +15,7 @@ output); other texts are decoded once, their UTF-8 checked, and kept as ``str``.
 Code turn is mostly file reads; the translators put these bytes into the OCI body unchanged and
 :func:`app.translate.wire.encode` copies them out, so the text is neither decoded nor re-escaped
 (docs/design.md, "Long conversations: text passed through"). Code that reads a text calls
-:func:`text` (``Raw | str`` -> ``str``) and code that makes one calls :func:`raw_text`.
+:func:`app.anthropic.text.text` and code that makes one :func:`~app.anthropic.text.raw_text`.
 
 Responses are built as plain dicts/bytes by the translators (strict out), because they sit on the
 per-event hot path.
@@ -29,84 +29,22 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Un
 import msgspec
 from msgspec import Meta, Raw, Struct, field
 
+# the helpers for the text fields' values, re-exported with the models they go with
+from app.anthropic.text import ASCII_BODY as ASCII_BODY
+from app.anthropic.text import JsonText, check_text
+from app.anthropic.text import has_text as has_text
+from app.anthropic.text import join_texts as join_texts
+from app.anthropic.text import raw_text as raw_text
+from app.anthropic.text import text as text
+
 _QUOTE, _BRACKET, _N = ord('"'), ord("["), ord("n")
-
-
-class JsonText:
-    """A text kept encoded: ``data`` is its JSON string (quotes and escapes as sent), ``chars``
-    its length as written (what the token estimate counts: :func:`_string`).
-    :func:`app.translate.wire.encode` writes ``data`` as it is."""
-
-    __slots__ = ("chars", "data")
-
-    def __init__(self, data: bytes, chars: int) -> None:
-        self.data = data
-        self.chars = chars
-
-    @classmethod
-    def of(cls, value: str) -> JsonText:
-        data = msgspec.json.encode(value)
-        return cls(data, len(data.decode()) - 2)
-
-    def __repr__(self) -> str:
-        return f"JsonText({self.data[:40]!r}, chars={self.chars})"
-
 
 if TYPE_CHECKING:
     RawText = JsonText
 else:
     #: a text field: msgspec decodes it as its JSON (a Raw), validation makes it a JsonText
-    #: (:func:`_string`); documented in the OpenAPI schema as a string
+    #: (:func:`~app.anthropic.text.check_text`); documented in the OpenAPI schema as a string
     RawText = Annotated[Raw, Meta(extra_json_schema={"type": "string"})]
-
-
-def text(value: JsonText | Raw | str) -> str:
-    """The text of a :class:`JsonText` (a ``str`` is returned as it is)."""
-    if isinstance(value, str):
-        return value
-    return msgspec.json.decode(value.data if isinstance(value, JsonText) else value, type=str)
-
-
-def raw_text(value: str) -> JsonText:
-    """A ``str`` as a :class:`JsonText` (for blocks the gateway makes itself)."""
-    return JsonText.of(value)
-
-
-def has_text(value: JsonText | Raw | str) -> bool:
-    """Whether a text is non-empty."""
-    if isinstance(value, JsonText):
-        return value.chars > 0
-    return len(value) > (2 if isinstance(value, Raw) else 0)
-
-
-def join_texts(pieces: list[JsonText]) -> JsonText:
-    """Texts joined with a newline, still encoded: their escaped bodies around ``\\n``."""
-    if len(pieces) == 1:
-        return pieces[0]
-    data = b'"' + b"\\n".join(p.data[1:-1] for p in pieces) + b'"'
-    return JsonText(data, sum(p.chars for p in pieces) + 2 * (len(pieces) - 1))
-
-
-def _string(value: Raw | JsonText, name: str) -> JsonText:
-    """A text field as kept: its JSON bytes and its length, without building the ``str``.
-
-    msgspec has checked the JSON's syntax but not the value's type (a Raw is any value) nor
-    the UTF-8 inside it: ``bytes.decode`` checks that, for non-ASCII texts only. ``chars`` is
-    the length as written, an escape (``\\n``, ``\\u00e9``) counting as its characters:
-    counting escapes exactly took three scans of the bytes (~2.5 ms per MB, more than decoding
-    them), and the token estimate is calibrated per model on OCI's counts anyway
-    (app/translate/tokens.py). Claude Code's file reads have ~5% escapes."""
-    if isinstance(value, JsonText):  # a block the gateway made (raw_text)
-        return value
-    if len(value) == 0 or memoryview(value)[0] != _QUOTE:
-        raise ValueError(f"Expected `str` for `{name}`")
-    data = bytes(value)
-    if data.isascii():
-        return JsonText(data, len(data) - 2)
-    try:
-        return JsonText(data, len(data.decode()) - 2)
-    except UnicodeDecodeError:
-        raise ValueError(f"Invalid UTF-8 encoded string in `{name}`") from None
 
 
 class _Block(Struct, tag_field="type", dict=True):
@@ -151,7 +89,7 @@ class TextBlock(_Block, tag="text"):
     text: RawText  # a JsonText once validated
 
     def __post_init__(self) -> None:
-        self.text = _string(self.text, "text")
+        self.text = check_text(self.text, "text")
 
 
 class ImageBlock(_Block, tag="image"):
@@ -270,7 +208,7 @@ class ToolResultBlock(_Block, tag="tool_result"):
             return None
         first = memoryview(raw)[0] if len(raw) else 0
         if first == _QUOTE:
-            return _string(raw, "content")
+            return check_text(raw, "content")
         if first == _N:
             return None
         if first == _BRACKET:

@@ -18,7 +18,8 @@ from app.anthropic.models import JsonText
 
 def _encoded(value: Any) -> Any:
     if type(value) is JsonText:
-        return msgspec.Raw(value.data)
+        data = value.data
+        return data if type(data) is msgspec.Raw else msgspec.Raw(data)
     raise TypeError(f"cannot encode {type(value).__name__} in an OCI body")
 
 
