@@ -62,8 +62,9 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("oci/signer.py", "OciAuth.sign", "sign_now"),
     ),
     (
-        "per-request: body parse + validation (orjson, pydantic)",
-        ("parse (app/service/parse.py)", "check_depth"),
+        "per-request: body parse + validation (msgspec)",
+        ("parse (app/service/parse.py)", "check_depth", "app/anthropic/decode.py",
+         "app/anthropic/text.py"),
     ),
     (
         "per-request: Anthropic -> OCI translation",
