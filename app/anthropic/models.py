@@ -193,9 +193,9 @@ class ToolResultBlock(_Block, tag="tool_result"):
     type: ClassVar[str] = "tool_result"
     tool_use_id: str
     #: the JSON as sent; ``None`` when absent (a Raw default would not go into the schema)
-    raw_content: Annotated[
-        Raw, Meta(extra_json_schema={"type": ["string", "array", "null"]})
-    ] = field(name="content", default=None)  # type: ignore[assignment]
+    raw_content: Annotated[Raw, Meta(extra_json_schema={"type": ["string", "array", "null"]})] = (
+        field(name="content", default=None)
+    )  # type: ignore[assignment]
     is_error: bool | None = None
 
     def __post_init__(self) -> None:

@@ -115,9 +115,7 @@ def image_note(count: int, model: str, vision: bool) -> str:
     return f"[{images} omitted: {model} cannot view images]"
 
 
-def tool_result_text(
-    content: object, is_error: bool | None, note: str = ""
-) -> str | JsonText:
+def tool_result_text(content: object, is_error: bool | None, note: str = "") -> str | JsonText:
     """The text of a tool result plus ``note`` (see :func:`image_note`). Errors are flagged.
     A result of text only, with no note and no error, stays encoded (``join_texts``)."""
     pieces: list[str | JsonText] = []
