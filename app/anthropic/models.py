@@ -187,15 +187,16 @@ ToolResultContentBlock = Union[
 _RESULT_CONTENT = msgspec.json.Decoder(list[ToolResultContentBlock])
 
 
+_RawContent = Annotated[Raw, Meta(extra_json_schema={"type": ["string", "array", "null"]})]
+
+
 class ToolResultBlock(_Block, tag="tool_result"):
     """``content`` is a :data:`RawText` (a string result), a list of blocks, or ``None``."""
 
     type: ClassVar[str] = "tool_result"
     tool_use_id: str
     #: the JSON as sent; ``None`` when absent (a Raw default would not go into the schema)
-    raw_content: Annotated[Raw, Meta(extra_json_schema={"type": ["string", "array", "null"]})] = (
-        field(name="content", default=None)
-    )  # type: ignore[assignment]
+    raw_content: _RawContent = field(name="content", default=None)  # type: ignore[assignment]
     is_error: bool | None = None
 
     def __post_init__(self) -> None:
