@@ -25,6 +25,8 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability import tracing
+
 _NAME = "oci-anthropic-gateway.http"
 EXCLUDED = frozenset({"/healthz", "/readyz"})
 
@@ -46,8 +48,8 @@ _WANTED = (b"traceparent", b"tracestate", b"baggage", b"user-agent")
 class ServerSpanMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # built after the tracer provider is set (app/main.py): the SDK's tracer, not the proxy
-        self.tracer = trace.get_tracer(_NAME)
+        # built after the tracer provider is set (app/main.py): ours or the SDK's, not the proxy
+        self.tracer = tracing.tracer(_NAME)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXCLUDED:

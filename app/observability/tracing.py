@@ -5,9 +5,10 @@ Contract:
   or gRPC, per ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``) when an OTLP endpoint or
   ``OTEL_TRACES_EXPORTER`` is configured and ``OTEL_SDK_DISABLED`` is not true. HTTP/protobuf
   spans are encoded by app/observability/otlp.py (``GATEWAY_OTLP_ENCODER=library``: the
-  library's own encoder, the switch back should ours ever be in doubt). Service name,
-  resource attributes and sampler come from the SDK's own env handling. Returns whether tracing
-  is on; when off, spans are the API's no-op spans and cost next to nothing.
+  library's own encoder, the switch back should ours ever be in doubt); those spans are
+  app/observability/lean_span.py's (``library``: the SDK's); :func:`tracer` gives the tracer.
+  Service name, resource attributes and sampler come from the SDK's own env handling. Returns
+  whether tracing is on; when off, spans are the API's no-op spans and cost next to nothing.
 - :func:`chat_span` starts the CLIENT span ``chat {model}`` around one OCI attempt with the
   GenAI semantic-convention attributes; :func:`end_chat_span` records the outcome (the service
   ends each span exactly once, in ``service.upstream.Exchange.end``). Prompt and
@@ -24,8 +25,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 _NAME = "oci-anthropic-gateway"
-_TRACER = trace.get_tracer(_NAME)
+_TRACER: Any = trace.get_tracer(_NAME)
 _enabled = False
+_LEAN = False
 
 
 def tracing_configured() -> bool:
@@ -58,6 +60,7 @@ def setup_tracing(encoder: str = "lean") -> bool:
     provider = TracerProvider(resource=resource)
     kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").lower()
     exporter: Any
+    protocol = ""
     if kind == "console":
         exporter = ConsoleSpanExporter()
     else:
@@ -78,10 +81,32 @@ def setup_tracing(encoder: str = "lean") -> bool:
         exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    # the SDK's tracer itself, not the API's proxy that forwards every call to it
-    _TRACER = provider.get_tracer(_NAME)
+    global _LEAN
+    # our spans where our encoder exports them (lean_span.py); else the SDK's tracer itself,
+    # not the API's proxy that forwards every call to it
+    _LEAN = (
+        kind != "console"
+        and protocol != "grpc"
+        and encoder != "library"
+        and hasattr(provider, "_active_span_processor")
+    )
+    _TRACER = tracer(_NAME)
     _enabled = True
     return True
+
+
+def tracer(name: str) -> Any:
+    """The tracer spans named ``name`` come from: a :class:`LeanTracer` of the installed
+    provider when our encoder exports (the default), else the provider's own tracer."""
+    provider = trace.get_tracer_provider()
+    if _LEAN:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from app.observability.lean_span import LeanTracer
+
+        if isinstance(provider, TracerProvider):
+            return LeanTracer(provider, name)
+    return provider.get_tracer(name)
 
 
 def shutdown_tracing() -> None:
