@@ -131,7 +131,7 @@ class OtherBlock(_Block):
         return {f: getattr(self, f) for f in self.__struct_fields__}
 
 
-def _other(tag: str, **fields: Any) -> type[OtherBlock]:
+def _other(tag: str, *fields: str) -> type[OtherBlock]:
     """An :class:`OtherBlock` for a documented block type, with the fields the gateway reads
     (each ``Any``, default ``None``): decoded in the same pass as the rest of the body."""
     cls = msgspec.defstruct(
@@ -149,20 +149,20 @@ def _other(tag: str, **fields: Any) -> type[OtherBlock]:
 
 # Documented block types the translators read or drop (anthropic-messages.md §3, §8):
 # server tools' calls and results, client tool search, search results, MCP, files.
-_RESULT = {"tool_use_id": 1, "content": 1, "is_error": 1}
+_RESULT = ("tool_use_id", "content", "is_error")
 OTHER_BLOCKS = [
-    _other("server_tool_use", id=1, name=1, input=1),
-    _other("web_search_tool_result", **_RESULT),
-    _other("web_fetch_tool_result", **_RESULT),
-    _other("code_execution_tool_result", **_RESULT),
-    _other("bash_code_execution_tool_result", **_RESULT),
-    _other("text_editor_code_execution_tool_result", **_RESULT),
-    _other("tool_search_tool_result", **_RESULT),
-    _other("mcp_tool_use", id=1, name=1, server_name=1, input=1),
-    _other("mcp_tool_result", **_RESULT),
-    _other("tool_reference", tool_name=1),
-    _other("search_result", source=1, title=1, content=1),
-    _other("container_upload", file_id=1),
+    _other("server_tool_use", "id", "name", "input"),
+    _other("web_search_tool_result", *_RESULT),
+    _other("web_fetch_tool_result", *_RESULT),
+    _other("code_execution_tool_result", *_RESULT),
+    _other("bash_code_execution_tool_result", *_RESULT),
+    _other("text_editor_code_execution_tool_result", *_RESULT),
+    _other("tool_search_tool_result", *_RESULT),
+    _other("mcp_tool_use", "id", "name", "server_name", "input"),
+    _other("mcp_tool_result", *_RESULT),
+    _other("tool_reference", "tool_name"),
+    _other("search_result", "source", "title", "content"),
+    _other("container_upload", "file_id"),
 ]
 
 

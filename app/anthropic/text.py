@@ -29,32 +29,26 @@ class JsonText:
         self.data = data
         self.chars = chars
 
-    @classmethod
-    def of(cls, value: str) -> JsonText:
-        data = msgspec.json.encode(value)
-        return cls(data, len(data.decode()) - 2)
-
     def __repr__(self) -> str:
         return f"JsonText({bytes(self.data)[:40]!r}, chars={self.chars})"
 
 
-def text(value: JsonText | Raw | str) -> str:
+def text(value: JsonText | str) -> str:
     """The text of a :class:`JsonText` (a ``str`` is returned as it is)."""
     if isinstance(value, str):
         return value
-    return msgspec.json.decode(value.data if isinstance(value, JsonText) else value, type=str)
+    return msgspec.json.decode(value.data, type=str)
 
 
 def raw_text(value: str) -> JsonText:
     """A ``str`` as a :class:`JsonText` (for blocks the gateway makes itself)."""
-    return JsonText.of(value)
+    data = msgspec.json.encode(value)
+    return JsonText(data, len(data.decode()) - 2)
 
 
-def has_text(value: JsonText | Raw | str) -> bool:
+def has_text(value: JsonText | str) -> bool:
     """Whether a text is non-empty."""
-    if isinstance(value, JsonText):
-        return value.chars > 0
-    return len(value) > (2 if isinstance(value, Raw) else 0)
+    return value.chars > 0 if isinstance(value, JsonText) else bool(value)
 
 
 def join_texts(pieces: list[JsonText]) -> JsonText:
