@@ -48,11 +48,22 @@ PY = sys.executable
 _SCRUBBED = ("OTEL_", "GATEWAY_", "PROMETHEUS_")
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago (the kernel's picks).
+
+    All ``n`` sockets stay bound until the last is picked: one at a time, the kernel may hand
+    back the port it just released, and a gateway's API and metrics ports then collide.
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def wait_until(
@@ -98,6 +109,12 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra or {})
     return env
+
+
+def _lost_a_port(output: str) -> bool:
+    """Whether a server's output says a port it was to bind was taken (uvicorn's and the
+    metrics listener's OSError, gunicorn's own message)."""
+    return "address already in use" in output or "Connection in use" in output
 
 
 def _pin(cpus: set[int]) -> Callable[[], None]:
@@ -268,18 +285,40 @@ class GatewayProcess(Process):
         name: str | None = None,
         multiprocess: bool | None = None,
     ) -> None:
-        self.port = free_port()
-        self.metrics_port = free_port()
+        self._pick_ports()
         super().__init__(name or f"gateway-{self.port}", workdir, cpus=cpus)
-        self.url = f"http://127.0.0.1:{self.port}"
-        #: the Prometheus exposition: its own port (the gunicorn master serves it)
-        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.config = config
         self.workers = workers
         self.extra_env = dict(env or {})
         # under gunicorn always: the master serves the metrics port from the workers' files
         self.multiprocess = workers is not None or bool(multiprocess)
         self._multiproc_dir: str | None = None
+        self._ports_fixed = False
+
+    def _pick_ports(self) -> None:
+        self.port, self.metrics_port = free_ports(2)
+        self.url = f"http://127.0.0.1:{self.port}"
+        #: the Prometheus exposition: its own port (the gunicorn master serves it)
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self, timeout: float | None = None) -> Self:
+        """As :meth:`Process.start`; a first start takes fresh ports (at most twice more) when
+        another process bound a picked one between :func:`free_ports` and the gateway's bind.
+        A :meth:`restart` keeps its ports: its callers rely on the same URL."""
+        for attempt in range(3):
+            try:
+                return super().start(timeout)
+            except RuntimeError:
+                if self._ports_fixed or attempt == 2 or not _lost_a_port(self.output()):
+                    raise
+            self.out_path.replace(self.out_path.with_suffix(f".port-taken-{attempt}.log"))
+            self._proc = None
+            self._pick_ports()
+        raise AssertionError("unreachable")
+
+    def restart(self, timeout: float | None = None) -> Self:
+        self._ports_fixed = True
+        return super().restart(timeout)
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         env = {
@@ -479,6 +518,7 @@ __all__ = [
     "SinkProcess",
     "child_env",
     "free_port",
+    "free_ports",
     "http_request",
     "wait_until",
 ]

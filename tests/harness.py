@@ -27,7 +27,7 @@ from app.main import create_app
 from app.settings import Settings
 from devtools import FIXTURES
 from devtools.config import TEST_MODELS, write_config
-from devtools.procs import free_port
+from devtools.procs import free_port, free_ports
 
 ALICE = "alice-key-0123456789"
 BOB = "bob-key-0123456789"
@@ -81,8 +81,9 @@ def write_keys(directory: Path) -> Path:
 
 class GatewayServer:
     def __init__(self, config_path: Path, *, reload_interval: float = 0.2) -> None:
-        self.settings = Settings(config=str(config_path), host="127.0.0.1", port=free_port(),
-                                 metrics_port=free_port(), reload_interval=reload_interval,
+        port, metrics_port = free_ports(2)  # distinct: picked one by one, they may collide
+        self.settings = Settings(config=str(config_path), host="127.0.0.1", port=port,
+                                 metrics_port=metrics_port, reload_interval=reload_interval,
                                  log_level="INFO")
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(uvicorn.Config(
