@@ -307,18 +307,17 @@ class GatewayProcess(Process):
         A :meth:`restart` keeps its ports: its callers rely on the same URL."""
         for attempt in range(3):
             try:
-                return super().start(timeout)
+                super().start(timeout)
             except RuntimeError:
                 if self._ports_fixed or attempt == 2 or not _lost_a_port(self.output()):
                     raise
+            else:
+                self._ports_fixed = True
+                return self
             self.out_path.replace(self.out_path.with_suffix(f".port-taken-{attempt}.log"))
             self._proc = None
             self._pick_ports()
         raise AssertionError("unreachable")
-
-    def restart(self, timeout: float | None = None) -> Self:
-        self._ports_fixed = True
-        return super().restart(timeout)
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         env = {
