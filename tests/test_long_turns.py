@@ -1,9 +1,10 @@
 """The long-turn fast paths count, accept and refuse exactly as before.
 
-What is pinned: ``raw_estimate``'s inline TEXT-part path gives the numbers of the generic walk it
-shortcuts (the walk is kept here as the oracle) on odd shapes, and on every test model's
-translation of a grown Claude Code turn at most a few percent more (its texts, kept as the
-client's bytes, count escapes as written); unknown fields on blocks are still accepted (the block
+What is pinned: ``raw_estimate``'s inline paths (TEXT parts, GENERIC tool calls) give the numbers
+of the generic walk they shortcut (the walk is kept here as the oracle) on odd shapes and,
+exactly, on every test model's translation of a grown Claude Code turn; that count is at most a
+few percent more than the walk's over the decoded JSON (texts kept as the client's bytes count
+escapes as written); unknown fields on blocks are still accepted (the block
 models no longer keep them); the tool-input depth check, now one walk over all of a turn's
 inputs, still refuses the deepest input and accepts one at the limit, over HTTP.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.anthropic.models import MessagesRequest
+from app.anthropic.models import JsonText, MessagesRequest, raw_text
 from app.catalog import Catalog
 from app.config import ServerLimits, parse_config
 from app.service.parse import parse
@@ -57,6 +58,9 @@ def walk_estimate(body: dict[str, Any]) -> int:
                 if isinstance(v, str):
                     if k in _TEXT_KEYS:
                         chars += len(v)
+                elif isinstance(v, JsonText):  # a client's text kept encoded: as written
+                    if k in _TEXT_KEYS:
+                        chars += v.chars
                 elif isinstance(v, (dict, list)):
                     if k == "parameters":
                         chars += len(orjson.dumps(v))
@@ -81,9 +85,11 @@ def test_estimate_of_a_grown_turn_equals_the_walk(model: str) -> None:
     # the walk reads the body as OCI does (decoded JSON). The texts kept as the client's bytes
     # (app/anthropic/models.py) count as written, an escape as its characters: a few percent
     # more than their decoded length on Claude Code's file reads, never less
+    estimate = raw_estimate(oci.body)
+    assert estimate == walk_estimate(oci.body)
     exact = walk_estimate(orjson.loads(encode(oci.body)))
     assert exact > 10_000
-    assert exact <= raw_estimate(oci.body) <= exact * 1.08
+    assert exact <= estimate <= exact * 1.08
 
 
 ODD_SHAPES: list[Any] = [
@@ -95,6 +101,18 @@ ODD_SHAPES: list[Any] = [
       "parameters": {"a": [1, 2]}}],
     [{"role": "TOOL", "content": [{"type": "TEXT", "text": "r"}, {"text": "no type"}],
       "message": "counted", "thinking": "too"}],
+    # tool calls: GENERIC's shape, and every way a call can leave it (the walk counts those)
+    [{"role": "ASSISTANT", "toolCalls": [
+        {"id": "a", "type": "FUNCTION", "name": "Read", "arguments": '{"f": "x"}'},
+        {"id": "b", "type": "FUNCTION", "name": "Read", "arguments": {"f": "nested"}},
+        {"id": "c", "type": "FUNCTION", "name": "Read", "arguments": "s", "text": "extra"},
+        {"role": "TOOL", "type": "FUNCTION", "name": "Read", "arguments": "role counts"},
+        {"id": "d", "type": "IMAGE", "name": "Read", "arguments": "an image's"},
+        {"id": 5, "type": "FUNCTION", "name": "Read", "arguments": "id not a str"},
+        {"id": "e", "type": "FUNCTION", "name": ["x"], "arguments": "name a list"},
+        "loose", None]}],
+    [{"role": "USER", "toolCalls": {"not": "a list"}, "content": {"text": "a dict"},
+      "text": raw_text("kept encoded"), "parameters": [{"a": 1}]}],
     {"not": "a list"},
 ]
 

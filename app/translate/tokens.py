@@ -30,7 +30,9 @@ IMAGE_MAX_TOKENS = 1600  # Anthropic scales larger images down to ~1.15 megapixe
 MESSAGE_OVERHEAD = 4
 # "output": COHERE toolResults outputs ({"output": text}, as app.translate.to_oci_cohere builds);
 # "thinking"/"toolPlan": COHEREV2 THINKING parts and assistant tool plans (to_oci_coherev2)
-_TEXT_KEYS = ("text", "arguments", "message", "preambleOverride", "output", "thinking", "toolPlan")
+_TEXT_KEYS = frozenset(
+    ("text", "arguments", "message", "preambleOverride", "output", "thinking", "toolPlan")
+)
 # GENERIC IMAGE parts and COHEREV2 IMAGE_URL parts both carry ``imageUrl``
 _IMAGE_TYPES = ("IMAGE", "IMAGE_URL")
 
@@ -46,9 +48,12 @@ def raw_estimate(body: dict[str, Any]) -> int:
         if isinstance(value, str):
             chars += len(value)
             messages += 1
-    # The commonest shape first, inline: a message dict whose ``content`` holds plain TEXT
-    # parts ({"type": "TEXT", "text": s}, nothing else). Exactly what the walk below would
-    # count for them; every other node goes to the walk. A 1 MB turn: 0.55 -> 0.3 ms.
+    # The commonest shapes first, inline: a message dict whose ``content`` holds plain TEXT
+    # parts ({"type": "TEXT", "text": s}, nothing else) and whose ``toolCalls`` are GENERIC's
+    # {id, type: FUNCTION, name, arguments}, all strings. Exactly what the walk below would
+    # count for them; every other node goes to the walk. A 1 MB turn: 0.55 -> 0.3 ms with the
+    # TEXT parts inline, -> 0.18 ms with the calls too and the keys a frozenset (the tuple's
+    # seven string comparisons per key were a third of the rest).
     listed = chat.get("messages")
     if type(listed) is list:
         for msg in listed:
@@ -58,23 +63,37 @@ def raw_estimate(body: dict[str, Any]) -> int:
             if "role" in msg:
                 messages += 1
             for k, v in msg.items():
-                if k == "content" and type(v) is list:
+                kind = type(v)
+                if kind is list and k == "content":
                     for part in v:
                         if type(part) is dict and len(part) == 2 and part.get("type") == "TEXT":
                             text = part.get("text")
-                            if type(text) is str:
-                                chars += len(text)
-                                continue
                             if type(text) is JsonText:
                                 chars += text.chars
                                 continue
+                            if type(text) is str:
+                                chars += len(text)
+                                continue
                         stack.append(part)
-                elif isinstance(v, str):
+                elif kind is list and k == "toolCalls":
+                    for call in v:
+                        if (
+                            type(call) is dict
+                            and len(call) == 4
+                            and type(args := call.get("arguments")) is str
+                            and call.get("type") == "FUNCTION"
+                            and type(call.get("id")) is str
+                            and type(call.get("name")) is str
+                        ):
+                            chars += len(args)
+                            continue
+                        stack.append(call)
+                elif kind is str or kind is JsonText:
+                    if k in _TEXT_KEYS:
+                        chars += len(v) if kind is str else v.chars
+                elif isinstance(v, str):  # a str subclass, as the walk counts it
                     if k in _TEXT_KEYS:
                         chars += len(v)
-                elif type(v) is JsonText:
-                    if k in _TEXT_KEYS:
-                        chars += v.chars
                 elif isinstance(v, (dict, list)):
                     if k == "parameters":
                         chars += _json_len(v)
