@@ -13,7 +13,8 @@ Contract:
   price the metrics; ``/metrics`` then exposes only the process collectors.
 - Under gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set before this
   module is imported (the gunicorn config does it); ``/metrics`` then sums all workers. Gauges use
-  ``livesum`` so a dead worker's open streams disappear with it.
+  ``livesum`` so a dead worker's open streams disappear with it. Their values read the process id
+  once per process, not per update (:mod:`app.observability.prom_values`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from prometheus_client import (
 )
 
 from app.errors import UpstreamKind
+from app.observability import prom_values
+
+# before the first metric: multiprocess values without a getpid() per update (prom_values.py)
+prom_values.install()
 
 #: Closed set of error kinds (the ``error_type`` label and span ``error.type``).
 UPSTREAM_ERROR_TYPES = frozenset(kind.value for kind in UpstreamKind)
