@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from devtools import ROOT
+from devtools.procs import child_env
 
 FORK_AND_COUNT = r"""
 import json, os, sys
@@ -53,12 +54,12 @@ print(json.dumps({
 
 
 def _run(code: str, env_dir: Path | None) -> dict:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    if env_dir is not None:
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(env_dir)
+    # child_env: the caller's environment without PROMETHEUS_* (a developer's shell must not
+    # switch the mode under test), the repository on PYTHONPATH
+    extra = {} if env_dir is None else {"PROMETHEUS_MULTIPROC_DIR": str(env_dir)}
     out = subprocess.run(
         [sys.executable, "-c", code, str(env_dir)],
-        env=env,
+        env=child_env(extra),
         cwd=ROOT,
         capture_output=True,
         text=True,
