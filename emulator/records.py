@@ -4,7 +4,14 @@ Contract: every request to the OCI API surface (not ``/_fake/*``) becomes a
 ``RecordedRequest`` — recorded before authentication, so rejected requests are visible too.
 The record is updated in place while the request is served (status, events sent, and
 ``client_disconnected_at`` when the peer closed a stream early). ``RequestLog`` is the
-bounded, thread-safe list tests read from another thread.
+bounded, thread-safe list tests read from another thread: at most ``max_items`` records and
+``max_bytes`` of raw bodies (the newest record is always kept, whatever its size).
+
+Why a byte bound: a record holds its body twice (the bytes and the parsed JSON, ~4x the bytes
+in Python objects). With only a count bound, the benchmark's 1 MB turns grew the emulator by
+~310 MB per 120 requests, to 2.5 GB; its collector then stalled it, the gateway waited idle
+between answers, and the gateway's CPU per request rose ~10% (docs/design.md, "Long
+conversations").
 """
 
 from __future__ import annotations
@@ -44,14 +51,28 @@ class RecordedRequest:
         return data
 
 
+#: the default bound on the raw bodies kept: 64 recorded 1 MB turns, 4,000 tiny requests'
+#: worth of a test's exchanges many times over
+MAX_RECORDED_BYTES = 64 * 1024 * 1024
+
+
 class RequestLog:
-    def __init__(self, max_items: int) -> None:
-        self._items: deque[RecordedRequest] = deque(maxlen=max_items)
+    def __init__(self, max_items: int, max_bytes: int = MAX_RECORDED_BYTES) -> None:
+        self._items: deque[RecordedRequest] = deque()
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def add(self, record: RecordedRequest) -> None:
         with self._lock:
             self._items.append(record)
+            self._bytes += len(record.raw_body)
+            items = self._items
+            while len(items) > 1 and (
+                len(items) > self._max_items or self._bytes > self._max_bytes
+            ):
+                self._bytes -= len(items.popleft().raw_body)
 
     def snapshot(self) -> list[RecordedRequest]:
         with self._lock:
@@ -61,6 +82,7 @@ class RequestLog:
         with self._lock:
             count = len(self._items)
             self._items.clear()
+            self._bytes = 0
             return count
 
     def __len__(self) -> int:

@@ -57,7 +57,7 @@ from .errors import OCIError, bad_request, error_response, make_request_id, mode
 from .errors import response_for as error_for
 from .jsonutil import dumps, loads
 from .management import MODELS_PATH, get_model, list_models
-from .records import RecordedRequest, RequestLog, now
+from .records import MAX_RECORDED_BYTES, RecordedRequest, RequestLog, now
 from .responses import json_body
 from .scenario import Scenario, ScenarioQueue, coerce, parse_inline_marker
 from .signature import SignatureVerifier
@@ -92,6 +92,7 @@ class FakeOCI:
         default_delay_between: float = 0.0,
         log_requests: bool = False,
         max_recorded: int = 50_000,
+        max_recorded_bytes: int = MAX_RECORDED_BYTES,
         catalog: Catalog | None = None,
         replay: CassetteLibrary | Path | None = None,
     ) -> None:
@@ -106,7 +107,7 @@ class FakeOCI:
         self.connections_closed = 0  # streams the client closed before the end
         self.active_streams = 0
         self._queue = ScenarioQueue()
-        self._log = RequestLog(max_recorded)
+        self._log = RequestLog(max_recorded, max_recorded_bytes)
         self._default: Scenario | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

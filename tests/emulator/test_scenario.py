@@ -173,6 +173,27 @@ def test_requests_are_recorded(fake: FakeOCI, chat: Callable[..., Result]) -> No
     assert record.received_at <= (record.completed_at or 0)
 
 
+def test_the_request_log_is_bounded_by_bytes(key: Any, signer: Any) -> None:
+    """Big bodies are forgotten oldest first once their bytes pass the bound (the benchmark's
+    1 MB turns grew the emulator to 2.5 GB before); the newest is kept, however big."""
+    budget = 64 * 1024
+    with FakeOCI(public_keys={key.key_id: key.public_pem}, max_recorded_bytes=budget) as small:
+        url = small.url + CHAT_PATH
+        sizes = []
+        for i in range(8):
+            raw = json.dumps(details(text=f"turn {i} " + "x" * 20_000)).encode()
+            sizes.append(len(raw))
+            assert send("POST", url, raw, signed_headers(signer, url, raw)).status == 200
+        kept = small.requests
+        assert 1 < len(kept) < 8  # the oldest went, several stayed
+        assert sum(len(r.raw_body) for r in kept) <= budget
+        texts = [r.body["chatRequest"]["messages"][0]["content"][0]["text"] for r in kept]
+        assert [t.split()[1] for t in texts] == [str(i) for i in range(8 - len(kept), 8)]
+        huge = json.dumps(details(text="y" * (2 * budget))).encode()
+        assert send("POST", url, huge, signed_headers(signer, url, huge)).status == 200
+        assert [r.raw_body for r in small.requests] == [huge]  # alone over the bound: kept
+
+
 def test_many_concurrent_slow_streams(fake: FakeOCI, signer: Any) -> None:
     fake.set_default(Scenario(text="a b c d", delay_between=0.05))
     url = fake.url + CHAT_PATH
