@@ -184,6 +184,9 @@ class ServerLimits(_Strict):
     ping_interval: float = Field(10.0, gt=0)
     #: seconds a client may take to send its request body (408 after that)
     body_timeout: float = Field(60.0, gt=0)
+    #: MiB per worker of recent conversations kept decoded, so that a turn decodes only its new
+    #: messages (app/anthropic/conversation_cache.py); 0 turns it off
+    conversation_cache_mb: int = Field(64, ge=0)
     cors_origins: tuple[str, ...] = ()
 
 

@@ -11,7 +11,8 @@ the report can show the load generator is not the bottleneck.
 
 Modes (``spec.record``):
 
-* ``count`` — keep ``concurrency`` requests in flight. With ``stop_at`` (monotonic clock, shared
+* ``count`` — keep ``concurrency`` requests in flight, taking the targets in turn (a target
+  with ``turns`` sends its next turn each time). With ``stop_at`` (monotonic clock, shared
   by every process on the machine), requests completed within ``[window_start, stop_at]`` are
   counted and whatever is in flight at ``stop_at`` is abandoned; otherwise ``requests`` requests
   are made and all are counted.
@@ -46,6 +47,9 @@ class Target:
     body: bytes
     headers: dict[str, str]
     marker: bytes
+    #: a session's request bodies in order (then ``body`` is unused): a process sends them one
+    #: after the other, as a user's turns, and starts again after the last
+    turns: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -68,9 +72,10 @@ class BadStatus(Exception):
 
 
 async def _one(
-    session: aiohttp.ClientSession, target: Target, want_times: bool
+    session: aiohttp.ClientSession, target: Target, want_times: bool, body: bytes | None = None
 ) -> tuple[float | None, int, list[float] | None, float, float]:
-    """One streamed request: (ttft, markers seen, marker arrival times, t_open, t_close)."""
+    """One streamed request (of ``body``, else the target's): (ttft, markers seen, marker
+    arrival times, t_open, t_close)."""
     marker = target.marker
     keep = len(marker) - 1
     first: float | None = None
@@ -78,7 +83,8 @@ async def _one(
     times: list[float] | None = [] if want_times else None
     tail = b""
     t0 = time.perf_counter()
-    async with session.post(target.url, data=target.body, headers=target.headers) as resp:
+    data_out = target.body if body is None else body
+    async with session.post(target.url, data=data_out, headers=target.headers) as resp:
         if resp.status != 200:
             body = await resp.read()
             raise BadStatus(f"HTTP {resp.status}: {body[:200]!r}")
@@ -110,6 +116,7 @@ async def _run(spec: LoadSpec) -> dict[str, Any]:
     marks: list[tuple[float, float]] = []
     counts: list[int] = []
     issued = 0
+    turn = [0] * ntargets  # the next of each target's turns
     window_start = spec.window_start or 0.0
 
     async with aiohttp.ClientSession(
@@ -159,8 +166,13 @@ async def _run(spec: LoadSpec) -> dict[str, Any]:
                 i = issued
                 issued += 1
                 ti = i % ntargets
+                target = spec.targets[ti]
+                body = None
+                if target.turns:
+                    body = target.turns[turn[ti] % len(target.turns)]
+                    turn[ti] += 1
                 try:
-                    first, n, _t, _o, _c = await _one(session, spec.targets[ti], False)
+                    first, n, _t, _o, _c = await _one(session, target, False, body)
                 except Exception as exc:
                     record_error(exc)
                     await asyncio.sleep(0.01)
@@ -278,12 +290,17 @@ class LoadRun:
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum/concatenate the per-process results."""
-    n = len(results[0]["completed"])
+    """Sum/concatenate the per-process results (target by target: processes given dealt
+    targets, ``Bench.specs(deal=True)``, add up position by position)."""
+    n = max(len(r["completed"]) for r in results)
+
+    def at(key: str, i: int) -> list[Any]:
+        return [r[key][i] for r in results if i < len(r[key])]
+
     merged: dict[str, Any] = {
-        "completed": [sum(r["completed"][i] for r in results) for i in range(n)],
-        "events": [sum(r["events"][i] for r in results) for i in range(n)],
-        "ttft": [[x for r in results for x in r["ttft"][i]] for i in range(n)],
+        "completed": [sum(at("completed", i)) for i in range(n)],
+        "events": [sum(at("events", i)) for i in range(n)],
+        "ttft": [[x for t in at("ttft", i) for x in t] for i in range(n)],
         "gaps": [g for r in results for g in r["gaps"]],
         "spans": [s for r in results for s in r["spans"]],
         "marks": [m for r in results for m in r["marks"]],

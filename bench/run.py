@@ -313,10 +313,18 @@ class Bench:
     # ---- load helpers ----------------------------------------------------------------------
 
     def specs(
-        self, targets: list[Target], concurrency: int, cpus: set[int] | None, **kw: Any
+        self,
+        targets: list[Target],
+        concurrency: int,
+        cpus: set[int] | None,
+        *,
+        deal: bool = False,
+        **kw: Any,
     ) -> list[LoadSpec]:
-        """Split ``concurrency`` (and ``requests``) over the client processes."""
-        n = max(1, min(self.args.clients, concurrency))
+        """Split ``concurrency`` (and ``requests``) over the client processes. With ``deal``,
+        the targets are dealt out too (process ``i`` gets ``targets[i::n]``): sessions, each
+        sent by one process only."""
+        n = max(1, min(self.args.clients, concurrency, len(targets) if deal else concurrency))
         out = []
         requests = kw.pop("requests", None)
         for i in range(n):
@@ -324,8 +332,9 @@ class Bench:
             req_share = None
             if requests is not None:
                 req_share = requests // n + (1 if i < requests % n else 0)
+            mine = targets[i::n] if deal else targets
             out.append(
-                LoadSpec(targets=targets, concurrency=share, requests=req_share, cpus=cpus, **kw)
+                LoadSpec(targets=mine, concurrency=share, requests=req_share, cpus=cpus, **kw)
             )
         return out
 
@@ -397,17 +406,25 @@ class Bench:
 
     def counted(
         self,
-        target: Target,
+        target: Target | list[Target],
         concurrency: int,
         requests: int,
         watch: dict[str, Any],
         cpus: set[int] | None,
     ) -> dict[str, Any]:
-        """``requests`` requests; the CPU the watched processes used for them."""
+        """``requests`` requests; the CPU the watched processes used for them. A list of
+        targets (sessions: ``Target.turns``) is dealt out over the client processes."""
         start_at = time.monotonic() + 0.4
+        targets = target if isinstance(target, list) else [target]
         run = LoadRun(
             self.specs(
-                [target], concurrency, cpus, record="count", requests=requests, start_at=start_at
+                targets,
+                concurrency,
+                cpus,
+                deal=isinstance(target, list),
+                record="count",
+                requests=requests,
+                start_at=start_at,
             )
         )
         try:
@@ -421,12 +438,12 @@ class Bench:
             t1 = time.monotonic()
         finally:
             run.kill()
-        done = res["completed"][0]
+        done = sum(res["completed"])
         return {
             "completed": done,
             "errors": res["errors"],
             "first_error": res["first_error"],
-            "events": res["events"][0],
+            "events": sum(res["events"]),
             "counts": sorted(set(res["counts"])),
             "cpu": {k: c1[k] - c0[k] for k in watch},
             "client_cpu": res["client_cpu"],

@@ -6,6 +6,11 @@ Contract: :func:`decode_request` turns body bytes into a
 field (``messages.1.content.0: Expected `str`, got `int```). A block or image source of a type
 the models do not know is kept (``UnknownBlock`` / ``OtherSource``) at the price of a second
 pass, because msgspec's tagged unions have no catch-all member.
+
+With a :class:`~app.anthropic.conversation_cache.ConversationCache`, a body that starts with a
+kept conversation prefix is decoded without it (only the new messages and the other fields) and
+the prefix's messages are put in front; any error there sends the whole body down the one-pass
+path, so a bad request gets exactly the error it always did.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from app.anthropic.conversation_cache import ConversationCache
 from app.anthropic.models import (
     ASCII_BODY,
     OTHER_BLOCKS,
@@ -48,14 +54,32 @@ _KNOWN_BLOCKS = {
 _KNOWN_SOURCES = {"base64", "url", "file"}
 
 
-def decode_request(body: bytes, model_cls: type[_R]) -> _R:
+def decode_request(body: bytes, model_cls: type[_R], cache: ConversationCache | None = None) -> _R:
     """``body`` as ``model_cls``, or :class:`RequestError`. One msgspec pass; a body with a
     block or image source of an unknown type takes a second, slower one (see
-    :func:`_with_unknown_types`)."""
+    :func:`_with_unknown_types`). With ``cache`` (on when ``max_bytes > 0``), a conversation's
+    messages seen before are not decoded again, and the body's prefix is kept for its next
+    turn."""
     decoder = _DECODERS[model_cls]
     token = ASCII_BODY.set(body.isascii())
     try:
-        return _decode(decoder, body)
+        if cache is None or not cache.max_bytes:
+            return _decode(decoder, body)
+        split = cache.split(body)
+        if split is not None:
+            prefix, rest = split
+            ASCII_BODY.set(rest.isascii())
+            try:
+                tail = decoder.decode(rest)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                tail = None  # the one-pass decode below says what is wrong, with its path
+            if tail is not None:
+                cache.extend(prefix, body, rest, tail.messages)
+                return msgspec.structs.replace(tail, messages=[*prefix.messages, *tail.messages])
+            ASCII_BODY.set(body.isascii())
+        req = _decode(decoder, body)
+        cache.keep(body, req.messages)
+        return req
     finally:
         ASCII_BODY.reset(token)
 

@@ -200,10 +200,16 @@ class ToolResultBlock(_Block, tag="tool_result"):
     is_error: bool | None = None
 
     def __post_init__(self) -> None:
-        self.content  # noqa: B018 -- decoded now: a wrong type is this request's 400
+        # decoded now: a wrong type is this request's 400. Stored straight into the instance
+        # dict, where ``content`` finds it: going through the cached_property took its lock
+        # (CPython 3.11), ~0.8 us per block, 0.13 ms of a 1 MB turn's 167 results.
+        self.__dict__["content"] = self._decoded()
 
     @cached_property
     def content(self) -> JsonText | list[Any] | None:
+        return self._decoded()
+
+    def _decoded(self) -> JsonText | list[Any] | None:
         raw = self.raw_content
         if raw is None:
             return None
@@ -243,7 +249,10 @@ ContentBlock = Union[
 SystemBlock = Union[TextBlock, UnknownBlock, *OTHER_BLOCKS]  # type: ignore[valid-type]
 
 
-class Message(Struct):
+class Message(Struct, dict=True):
+    """``dict=True``: a message kept by the conversation cache carries the memo of its
+    translations (app/anthropic/conversation_cache.py, :data:`MEMO`)."""
+
     role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlock]
 

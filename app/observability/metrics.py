@@ -236,6 +236,17 @@ CIRCUIT_TRANSITIONS = Counter(
     "Circuit breaker state changes of upstream targets. to: open|half_open|closed.",
     ["oci_model", "target", "to"],
 )
+CONVERSATION_CACHE = Counter(
+    "gateway_conversation_cache",
+    "Request bodies of 32 KB or more, by whether they began with a conversation this worker "
+    "kept decoded (hit: only the new messages were decoded) or not (miss).",
+    ["result"],
+)
+CONVERSATION_CACHE_BYTES = Gauge(
+    "gateway_conversation_cache_bytes",
+    "What the kept conversations count against server.conversation_cache_mb, all workers.",
+    multiprocess_mode="livesum",
+)
 SPEND = Counter(
     "gateway_spend_usd",
     "Spend in USD by gateway model, key (or signed-in user) and team: the tokens OCI reported "
@@ -299,6 +310,7 @@ if os.environ.get("GATEWAY_METRICS", "1").lower() in ("0", "false", "off", "no")
     CIRCUIT_STATE = CIRCUIT_TRANSITIONS = _NOOP  # type: ignore[assignment]
     SPEND = BUDGET_USD = SPEND_WINDOW_USD = BUDGET_REJECTED = _NOOP  # type: ignore[assignment]
     SPEND_BACKEND_ERRORS = SERVER_TOOL_CALLS = _NOOP  # type: ignore[assignment]
+    CONVERSATION_CACHE = CONVERSATION_CACHE_BYTES = _NOOP  # type: ignore[assignment]
 
 
 def metrics_payload() -> tuple[bytes, str]:

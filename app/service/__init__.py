@@ -32,6 +32,7 @@ import logging
 import time
 from typing import Any
 
+from app.anthropic.conversation_cache import ConversationCache
 from app.anthropic.models import (
     CountTokensRequest,
     DocumentBlock,
@@ -45,6 +46,7 @@ from app.anthropic.models import (
 from app.catalog import Catalog, Resolved
 from app.config import GatewayConfig
 from app.errors import PermissionDenied, prompt_too_long
+from app.observability import metrics as m
 from app.oci.client import OciClient
 from app.security.budgets import Budgets
 from app.security.limits import Limiter
@@ -140,6 +142,13 @@ class MessagesService:
         self.notices = RetirementNotices()
         #: this worker's circuit breakers over the upstream targets (and the spreading draw)
         self.circuits = Circuits()
+        #: recent conversations, decoded: a turn decodes only its new messages
+        hit, miss = m.CONVERSATION_CACHE.labels("hit"), m.CONVERSATION_CACHE.labels("miss")
+        self.conversations = ConversationCache(
+            config.server.conversation_cache_mb << 20,
+            on_result=lambda found: (hit if found else miss).inc(),
+            on_size=m.CONVERSATION_CACHE_BYTES.set,
+        )
 
     @property
     def stream_tasks(self) -> set[asyncio.Task[Any]]:
@@ -154,6 +163,7 @@ class MessagesService:
         self.config = config
         self.catalog = Catalog(config)
         self.region = config.oci.region or self.region
+        self.conversations.resize(config.server.conversation_cache_mb << 20)
         warn_unpriced(config)
 
     def accounting(self, route: str) -> Accounting:
@@ -168,7 +178,7 @@ class MessagesService:
 
     def count_tokens(self, body: bytes, key: Principal | None, call: Call) -> int:
         config = self.config
-        req = parse(body, CountTokensRequest, config.server)
+        req = parse(body, CountTokensRequest, config.server, self.conversations)
         resolved = call.resolved = self.resolve(req.model, key)
         kind = tool_search.search_kind(req.tools, config.tool_search.offer)
         if resolved.spec.has("tools") and (web_search_tool(req) is not None or kind):
@@ -183,7 +193,7 @@ class MessagesService:
         self, body: bytes, key: Principal | None, call: Call, hint: str | None = None
     ) -> bytes | StreamBody:
         config = self.config  # one config for the whole request, even across a reload
-        req = parse(body, MessagesRequest, config.server)
+        req = parse(body, MessagesRequest, config.server, self.conversations)
         resolved = call.resolved = self.resolve(req.model, key)
         call.stream = req.stream
         # the bytes are not needed past this point: an in-flight request holds only its model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from app.anthropic.conversation_cache import ConversationCache
 from app.anthropic.decode import RequestError, decode_request
 from app.anthropic.models import CountTokensRequest, MessagesRequest, ToolUseBlock
 from app.config import ServerLimits
@@ -19,9 +20,11 @@ from app.errors import InvalidRequest
 R = TypeVar("R", MessagesRequest, CountTokensRequest)
 
 
-def parse(body: bytes, model_cls: type[R], limits: ServerLimits) -> R:
+def parse(
+    body: bytes, model_cls: type[R], limits: ServerLimits, cache: ConversationCache | None = None
+) -> R:
     try:
-        req = decode_request(body, model_cls)
+        req = decode_request(body, model_cls, cache)
     except RequestError as err:
         raise InvalidRequest(str(err)) from None
     if len(req.messages) > limits.max_messages:

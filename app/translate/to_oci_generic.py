@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.anthropic.conversation_cache import MEMO
 from app.anthropic.models import (
     DocumentBlock,
     ImageBlock,
@@ -128,22 +129,36 @@ def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: st
     for msg in req.messages:
         if msg.role == "system":
             continue
-        if isinstance(msg.content, str):
+        content = msg.content
+        if isinstance(content, str):
             role = "USER" if msg.role == "user" else "ASSISTANT"
-            messages.append({"role": role, "content": [{"type": "TEXT", "text": msg.content}]})
+            messages.append({"role": role, "content": [{"type": "TEXT", "text": content}]})
             continue
+        memo: dict[Any, list[dict[str, Any]]] | None = msg.__dict__.get(MEMO)
+        if memo is not None:  # a kept conversation's message: translated once per context
+            key = _context(msg.role, content, messages, name, vision, documents)
+            done = memo.get(key)
+            if done is not None:
+                messages.extend(done)
+                continue
+            start = len(messages)
         if msg.role == "assistant":
-            _assistant(msg.content, messages)
+            _assistant(content, messages)
         else:
             user_messages(
-                _results_in_call_order(msg.content, messages), messages, name, vision, documents
+                _results_in_call_order(content, messages), messages, name, vision, documents
             )
+        if memo is not None:
+            memo[key] = messages[start:]
     if profile.pair_tool_calls:
         messages = pair_tool_calls(messages)
     if profile.tool_only_text_part:
-        for m in messages:
-            if m["role"] == "ASSISTANT" and "content" not in m:
-                m["content"] = [{"type": "TEXT", "text": TOOL_ONLY_TEXT}]
+        messages = [
+            {**m, "content": [{"type": "TEXT", "text": TOOL_ONLY_TEXT}]}
+            if m["role"] == "ASSISTANT" and "content" not in m
+            else m
+            for m in messages
+        ]
 
     chat: dict[str, Any] = {"apiFormat": "GENERIC", "messages": messages}
     tools = custom_tools(req, spec)
@@ -174,6 +189,27 @@ def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: st
             },
         }
     return oci_request(req, spec, compartment_id, chat, max_tokens_field=spec.max_tokens_field)
+
+
+def _context(
+    role: str,
+    blocks: list[Any],
+    out: list[dict[str, Any]],
+    model: str,
+    vision: bool,
+    documents: bool,
+) -> tuple[Any, ...]:
+    """What a message's translation depends on besides the message: nothing for an assistant
+    turn; for a user turn the model's name and capabilities (image notes, documents) and, with
+    two blocks or more, the order of the calls its results answer (_results_in_call_order)."""
+    if role == "assistant":
+        return ()
+    order = None
+    if len(blocks) >= 2 and out and out[-1].get("role") == "ASSISTANT":
+        calls = out[-1].get("toolCalls")
+        if calls:
+            order = tuple(call["id"] for call in calls)
+    return (model, vision, documents, order)
 
 
 _SCHEMA_CACHE: dict[tuple[bytes, bool], dict[str, Any]] = {}

@@ -14,6 +14,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from orjson import dumps as orjson_dumps
 
 from bench.load import LoadRun, Target, merge
@@ -165,6 +166,10 @@ def _without_tools(body: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in body.items() if k != "tools"}, "model": PEER_FALLBACK_MODEL}
 
 
+def _no_tools(body: bytes) -> bytes:
+    return orjson_dumps(_without_tools(orjson.loads(body)))
+
+
 def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
     """The long-conversation turns of bench/long.py through the peer: CPU per request of its
     whole process tree against the same floor, and the added time to first token against the
@@ -178,8 +183,9 @@ def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
     out: dict[str, Any] = {"model": long.MODEL, "sizes": {}}
     for label, size in long.SIZES:
         cpu_n, ttft_n, _mem = plan[label]
-        grown = long.grow(size)
-        raw = orjson_dumps(grown)
+        turns, warm = long.sessions(size, cpu_n)  # the gateway's scenario: the same sessions
+        raw = turns[0][0]
+        mid = turns[0][len(turns[0]) // 2]
         bench.scenario(long.CHUNKS, 0.0)
         gw = bench.gw_target(bench.gateway, raw, "gateway-long")
         direct = Target(
@@ -189,21 +195,25 @@ def peer_long(bench: Bench, peer: PeerProcess) -> dict[str, Any]:
             {"content-type": "application/json"},
             b'"TEXT","text"',
         )
-        floor = long.floor_s(raw, max(5, min(200, (64 << 20) // len(raw))))
+        floor = long.floor_s(mid, max(5, min(200, (64 << 20) // len(mid))))
         if "refused" in out:
-            raw = orjson_dumps(_without_tools(grown))
+            turns = [[_no_tools(t) for t in user] for user in turns]
+            raw = turns[0][0]
         target = peer.target(raw, f"{peer.peer}-long")
-        bench.counted(target, 4, max(2, cpu_n // 10), watch, bench.side_cpus)  # warm-up
-        r = bench.counted(target, 4, cpu_n, watch, bench.side_cpus)
+        first, rest = long.session_targets(target, turns, warm)
+        bench.counted(first, 4, warm * long.USERS, watch, bench.side_cpus)  # warm-up
+        r = bench.counted(rest, 4, cpu_n, watch, bench.side_cpus)
         if not r["completed"] and "refused" not in out:
             # the peer's request was refused (a finding, kept in the results and the notes):
             # measure its CPU on the same bodies, without the tool definitions, on the fallback
             # model from here on
             out["refused"] = {"model": long.MODEL, "first_error": r["first_error"]}
-            raw = orjson_dumps(_without_tools(grown))
+            turns = [[_no_tools(t) for t in user] for user in turns]
+            raw = turns[0][0]
             target = peer.target(raw, f"{peer.peer}-long")
-            bench.counted(target, 4, max(2, cpu_n // 10), watch, bench.side_cpus)
-            r = bench.counted(target, 4, cpu_n, watch, bench.side_cpus)
+            first, rest = long.session_targets(target, turns, warm)
+            bench.counted(first, 4, warm * long.USERS, watch, bench.side_cpus)
+            r = bench.counted(rest, 4, cpu_n, watch, bench.side_cpus)
         cpu = r["cpu"]["peer"] / r["completed"] if r["completed"] else None
         out["sizes"][label] = {
             "body_bytes": len(raw),
