@@ -147,6 +147,7 @@ def session(size: int, turns: int, user: int = 0) -> list[bytes]:
     tail = body["messages"][-1:]
     sources = _sources()
     n = len(grown) // 2
+    n += (2 - n % 3) % 3  # the next Bash grep round trip (n % 3 == 2): a turn adds ~0.8 KB
     out = []
     for _ in range(turns):
         messages = [first, *grown, *tail]
@@ -159,7 +160,7 @@ def session(size: int, turns: int, user: int = 0) -> list[bytes]:
         last_user["content"][-1] = {**last_user["content"][-1], "cache_control": EPHEMERAL}
         out.append(orjson.dumps({**body, "messages": messages}))
         grown.extend(_round_trip(n, sources, tag=f"user {user}"))
-        n += 3  # the next round trips: the greps and short reads keep a turn's growth small
+        n += 3  # the next grep
     return out
 
 

@@ -4,14 +4,17 @@ What is pinned. Over HTTP, with one emulator and two gateways (the default confi
 with ``server.conversation_cache_mb: 0``), a Claude Code session grown turn by turn
 (``bench.long.session``: the marker moves to the new last user message) is sent to OCI
 identically by both, on every wire format, and on ``count_tokens`` too; the cache gateway's
-turns after the first are hits (``gateway_conversation_cache_total``). A bad new message gets
-the same 400 as without the cache, naming its place in the whole conversation. In-process,
-on the real decoder: a body that shares a kept conversation's first bytes but not the rest is
-decoded on its own; bodies written with spaces (the Python SDK's ``json.dumps``) are cached
-too; a conversation with a url source is never kept; the cache stays within its bytes (oldest
-out first) and a smaller size on reload drops what no longer fits; and, for random
-conversations grown turn by turn in random JSON layouts, decoding with the cache gives the
-translation decoding without it gives (hypothesis).
+turns after the second are hits (``gateway_conversation_cache_total``: the first turn is
+remembered as seen, the second recorded). A bad new message gets the same 400 as without the
+cache, naming its place in the whole conversation. In-process, on the real decoder: a body
+that shares a kept conversation's first bytes but not the rest is decoded on its own; a second
+``messages`` key wins as in a whole decode; bodies written with spaces (the Python SDK's
+``json.dumps``) are cached too; a conversation with a url source is never kept; the cache stays
+within its bytes (oldest out first) and a smaller size on reload drops what no longer fits; a
+kept turn's repeated messages are the kept objects; and, for random conversations (parallel
+calls, results out of order, screenshots) grown turn by turn in random JSON layouts, decoding
+with the cache gives the translation decoding without it gives, for three models through one
+cache (hypothesis).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from app.anthropic.conversation_cache import MIN_PREFIX, ConversationCache
 from app.anthropic.decode import decode_request
 from app.anthropic.models import MessagesRequest
 from app.catalog import Catalog
-from app.config import parse_config
+from app.config import ServerLimits, parse_config
+from app.errors import InvalidRequest
+from app.service.parse import parse
 from app.translate.to_oci import to_oci
 from app.translate.wire import encode
 from bench.long import MODEL, session
@@ -167,6 +172,17 @@ def test_a_body_sharing_only_the_first_bytes_is_decoded_on_its_own() -> None:
     assert cache.hits == hits_before + 1
 
 
+def test_a_second_messages_key_wins_as_it_does_without_the_cache() -> None:
+    """``{…"messages":[…],"messages":[…]}``: the last key wins in a whole decode; a kept prefix
+    must not be put in front of the second array."""
+    cache = ConversationCache(64 << 20)
+    turns = turns_for("gemini", 2, user=43)
+    prime(cache, turns[0])
+    duplicate = turns[1][:-1] + b',"messages":[{"role":"user","content":"only this"}]}'
+    assert oci_of(duplicate, cache) == oci_of(duplicate, None)
+    assert b"only this" in oci_of(duplicate, None)
+
+
 def test_bodies_written_with_spaces_are_cached_too() -> None:
     cache = ConversationCache(64 << 20)
     spaced = [json.dumps(orjson.loads(t)).encode() for t in turns_for("gemini", 4, user=41)]
@@ -174,6 +190,61 @@ def test_bodies_written_with_spaces_are_cached_too() -> None:
     for body in spaced:
         assert oci_of(body, cache) == oci_of(body, None)
     assert cache.hits == 2  # the third and fourth turns
+
+
+def test_conversations_that_only_begin_alike_are_not_recorded() -> None:
+    """Users of one project send the same first kilobytes; each one's first turn is only
+    remembered as seen (recording costs a second scan), its second turn is recorded."""
+    cache = ConversationCache(64 << 20)
+    base = turns_for("gemini", 2, user=80)
+    users = [base]
+    # the same conversation but for the first assistant text past its first 2 KB
+    first = orjson.loads(base[0])["messages"]
+    at = next(
+        i for i in range(1, len(first))
+        if first[i]["role"] == "assistant" and len(orjson.dumps(first[:i])) > 2048
+    )
+    for u in range(3):
+        variant = []
+        for body in base:
+            data = orjson.loads(body)
+            data["messages"][at]["content"][0]["text"] = f"variant {u}"
+            variant.append(orjson.dumps(data))
+        users.append(variant)
+    assert len({t[0][:1024] for t in users}) == 1
+    for turns in users:
+        decode_request(turns[0], MessagesRequest, cache)
+    assert len(cache) == 0
+    decode_request(users[2][1], MessagesRequest, cache)
+    assert len(cache) == 1
+    assert oci_of(users[2][1], cache) == oci_of(users[2][1], None)
+    assert cache.hits == 1
+
+
+def test_the_limits_hold_for_kept_messages_too() -> None:
+    """A kept message's blocks and tool-input depth are counted once and then remembered; the
+    limits of the request at hand still apply to them (a reload may lower them)."""
+    data = orjson.loads(turns_for("gemini", 1, user=44)[0])
+    deep: Any = "leaf"
+    for _ in range(9):
+        deep = {"d": deep}
+    data["messages"][1]["content"][1]["input"] = {"nested": deep}  # a kept assistant turn
+    body = orjson.dumps(data)
+    cache = ConversationCache(64 << 20)
+    prime(cache, body)
+    assert len(cache) == 1
+    messages = len(data["messages"])
+    blocks = sum(len(m["content"]) for m in data["messages"] if isinstance(m["content"], list))
+    for limits, error in (
+        (ServerLimits(max_depth=8), "the request body nests deeper than 8 levels"),
+        (ServerLimits(max_blocks=blocks - 1), f"messages: {blocks} content blocks exceed"),
+    ):
+        for c in (cache, None):
+            with pytest.raises(InvalidRequest) as err:
+                parse(body, MessagesRequest, limits, c)
+            assert str(err.value).startswith(error)
+    assert len(parse(body, MessagesRequest, ServerLimits(), cache).messages) == messages
+    assert cache.hits == 3  # the two refusals and the last parse took the kept messages
 
 
 def test_a_conversation_with_a_url_source_is_not_kept() -> None:

@@ -64,12 +64,14 @@ MIN_PREFIX = 32 * 1024
 #: latest, whose bytes the prefix is a view of) and the decoded objects (0.6x, measured on the
 #: bench's sessions): 2.6x, rounded up
 COST_FACTOR = 3
-#: bodies remembered as seen once (a hash each), for keep()
+#: bodies remembered as seen once (a hash of each one's first half), for keep()
 SEEN = 4096
 #: how far from the end a message with a cache_control marker ends the prefix (:func:`_cut`)
 MARKED_WITHIN = 4
-#: prefixes kept per candidate hash (conversations whose first KEY_BYTES are the same)
-PER_KEY = 8
+#: prefixes kept per candidate hash: conversations whose first KEY_BYTES are the same (users of
+#: one project start with the same context); a candidate that differs is refused at its first
+#: differing byte
+PER_KEY = 64
 
 _WHITESPACE = frozenset(b" \t\r\n")
 _COMMA, _CLOSE = ord(","), ord("]")
@@ -150,18 +152,24 @@ class ConversationCache:
         else:  # not the end of a message here: another body with the same first bytes
             self._result(False)
             return None
+        if rest.find(b'"messages"', found.head) >= 0:
+            # a second "messages" key after the array would win over it in a whole decode
+            # (the last duplicate key wins), not be appended to the kept messages: decode whole.
+            # Also a tool input with a "messages" key: rare, and only costs the hit.
+            self._result(False)
+            return None
         self._result(True)
         self._lru.move_to_end(found)
         return found, rest
 
     def keep(self, body: bytes, messages: list[Message]) -> None:
         """Record the prefix of ``body``, decoded whole into ``messages``, for its next turn --
-        from the second body that begins like it: finding the messages' spans costs ~0.8 ms per
-        MB, which a body seen once (a one-off request, a conversation's first turn on this
-        worker) need not pay."""
+        from the second body whose first half begins like it (:func:`_seen_key`): finding the
+        messages' spans costs ~0.8 ms per MB, which a body seen once (a one-off request, a
+        conversation's first turn on this worker) need not pay."""
         if len(messages) < 3 or len(body) < MIN_PREFIX:
             return
-        key = xxh3_64_intdigest(memoryview(body)[:KEY_BYTES])
+        key = _seen_key(body)
         if key not in self._seen:
             self._seen[key] = None
             if len(self._seen) > SEEN:
@@ -230,8 +238,8 @@ class ConversationCache:
         for m in p.messages:
             m.__dict__.setdefault(MEMO, {})
         bucket = self._by_key.get(p.key)
-        if bucket is not None and len(bucket) >= PER_KEY:
-            self._drop(bucket[0])  # the bucket's oldest
+        if bucket is not None and len(bucket) >= PER_KEY:  # rare: drop its least recently used
+            self._drop(next(q for q in self._lru if q.key == p.key))
         self._by_key.setdefault(p.key, []).append(p)
         self._lru[p] = None
         self._bytes += cost
@@ -277,6 +285,15 @@ def _cut(raws: list[msgspec.Raw]) -> int:
         if bytes(raws[i]).find(b'"cache_control"') >= 0:
             return i
     return n - 1
+
+
+def _seen_key(body: bytes) -> int:
+    """What tells a conversation's next turn from another conversation for keep(): a hash of
+    the body's first half, rounded down to a power of two (consecutive turns share it, since a
+    turn changes only the end; conversations that only begin alike -- the same first prompt and
+    project context -- do not)."""
+    size = 1 << ((len(body) // 2).bit_length() - 1)
+    return xxh3_64_intdigest(memoryview(body)[:size])
 
 
 def _skip_space(body: bytes, at: int) -> int:

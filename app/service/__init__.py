@@ -32,7 +32,7 @@ import logging
 import time
 from typing import Any
 
-from app.anthropic.conversation_cache import ConversationCache
+from app.anthropic.conversation_cache import MEMO, ConversationCache
 from app.anthropic.models import (
     CountTokensRequest,
     DocumentBlock,
@@ -91,8 +91,8 @@ def _has_url_sources(req: MessagesRequest) -> bool:
     walk over the parsed blocks costs ~0.05 ms for a 1 MB turn, a bytes search of the body
     ~0.7 ms (``"`` is everywhere in JSON, so the substring search barely skips)."""
     for msg in req.messages:
-        if isinstance(msg.content, str):
-            continue
+        if isinstance(msg.content, str) or MEMO in msg.__dict__:
+            continue  # a kept conversation's message has none (conversation_cache.shareable)
         for block in msg.content:
             kind = type(block)
             if kind is TextBlock or kind is ToolUseBlock:

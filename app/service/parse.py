@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from app.anthropic.conversation_cache import ConversationCache
+from app.anthropic.conversation_cache import MEMO, ConversationCache
 from app.anthropic.decode import RequestError, decode_request
-from app.anthropic.models import CountTokensRequest, MessagesRequest, ToolUseBlock
+from app.anthropic.models import CountTokensRequest, Message, MessagesRequest, ToolUseBlock
 from app.config import ServerLimits
 from app.errors import InvalidRequest
 
@@ -42,10 +42,19 @@ def parse(
     # body cost ~200 us per Claude Code turn).
     blocks = 0
     conversation = False
+    deepest = 0  # of the kept messages' tool inputs (their facts are memoised)
     tool_inputs: list[dict[str, Any]] = []
     for msg in req.messages:
         if msg.role != "system":
             conversation = True
+        memo = msg.__dict__.get(MEMO)
+        if memo is not None:  # a kept conversation's message: counted once (conversation_cache)
+            facts = memo.get(PARSED)
+            if facts is None:
+                facts = memo[PARSED] = _facts(msg)
+            blocks += facts[0]
+            deepest = max(deepest, facts[1])
+            continue
         content = msg.content
         if isinstance(content, list):
             blocks += len(content)
@@ -58,9 +67,41 @@ def parse(
         )
     if not conversation and model_cls is MessagesRequest:
         raise InvalidRequest("messages: at least one user message is required")
+    if deepest > limits.max_depth:
+        raise InvalidRequest(f"the request body nests deeper than {limits.max_depth} levels")
     if tool_inputs:
         check_depth(tool_inputs, limits.max_depth, roots=True)
     return req
+
+
+#: a kept message's memo entry (conversation_cache.MEMO) for what parse() counts in it
+PARSED = "parse"
+
+
+def _facts(msg: Message) -> tuple[int, int]:
+    """A message's content blocks and the nesting depth of its tool inputs (0: none)."""
+    content = msg.content
+    if not isinstance(content, list):
+        return 0, 0
+    inputs = [b.input for b in content if isinstance(b, ToolUseBlock) and b.input]
+    return len(content), nesting(inputs, roots=True) if inputs else 0
+
+
+def nesting(data: Any, *, roots: bool = False) -> int:
+    """How deep ``data`` nests, counted as :func:`check_depth` counts (``data`` at depth 1, or
+    with ``roots`` each item of the list ``data``); level by level, never recursing."""
+    level = list(data) if roots else [data]
+    depth = 0
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            if isinstance(node, (dict, list)):
+                for v in node.values() if isinstance(node, dict) else node:
+                    if isinstance(v, (dict, list)):
+                        below.append(v)
+        level = below
+    return depth
 
 
 def check_depth(data: Any, limit: int, *, roots: bool = False) -> None:
