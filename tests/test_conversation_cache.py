@@ -36,6 +36,7 @@ from app.config import ServerLimits, parse_config
 from app.errors import InvalidRequest
 from app.service.parse import parse
 from app.translate.to_oci import to_oci
+from app.translate.tokens import raw_estimate
 from app.translate.wire import encode
 from bench.long import MODEL, session
 from emulator import FakeOCI, TestKey
@@ -153,8 +154,11 @@ def prime(cache: ConversationCache, body: bytes) -> None:
 
 
 def oci_of(body: bytes, cache: ConversationCache | None, model: str = "gemini") -> bytes:
+    """The ChatDetails for ``body``, with the token estimate of it (kept OCI messages keep
+    their share of the estimate: tokens.Counted)."""
     req = decode_request(body, MessagesRequest, cache)
-    return encode(to_oci(req, CATALOG.resolve(model), "ocid1.compartment.oc1..t").body)
+    oci = to_oci(req, CATALOG.resolve(model), "ocid1.compartment.oc1..t").body
+    return encode(oci) + b" %d" % raw_estimate(oci)
 
 
 def test_a_body_sharing_only_the_first_bytes_is_decoded_on_its_own() -> None:

@@ -55,6 +55,7 @@ from app.translate.request import (
     structured_output,
     tool_schema,
 )
+from app.translate.tokens import Counted
 from app.translate.tool_schema import sanitize_schema
 
 _EFFORT = {
@@ -148,8 +149,8 @@ def to_oci_generic(req: AnthropicRequest, resolved: Resolved, compartment_id: st
             user_messages(
                 _results_in_call_order(content, messages), messages, name, vision, documents
             )
-        if memo is not None:
-            memo[key] = messages[start:]
+        if memo is not None:  # each dict keeps its share of the estimate once counted
+            messages[start:] = memo[key] = [Counted(m) for m in messages[start:]]
     if profile.pair_tool_calls:
         messages = pair_tool_calls(messages)
     if profile.tool_only_text_part:

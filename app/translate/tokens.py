@@ -37,70 +37,105 @@ _TEXT_KEYS = frozenset(
 _IMAGE_TYPES = ("IMAGE", "IMAGE_URL")
 
 
+class Counted(dict[str, Any]):
+    """An OCI message dict that keeps its own share of the estimate once counted: the
+    translation memo of a kept conversation's message (app/translate/to_oci_generic.py) makes
+    these, and the same dict goes into every later turn's body, so it is walked once."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counts: tuple[int, int, int] | None = None
+
+
 def raw_estimate(body: dict[str, Any]) -> int:
     chat = body.get("chatRequest") or {}
     chars = 0
     messages = 0
-    image_tokens = 0
     stack: list[Any] = [chat.get("chatHistory"), chat.get("toolResults")]
     for key in ("message", "preambleOverride"):
         value = chat.get(key)
         if isinstance(value, str):
             chars += len(value)
             messages += 1
+    listed = chat.get("messages")
+    if type(listed) is not list:
+        stack.append(listed)
+        listed = ()
+    c, m, image_tokens = _tally(listed, stack)
+    chars += c
+    messages += m
+    tools = chat.get("tools")
+    if tools:
+        chars += _json_len(tools)
+    return (chars + 3) // 4 + messages * MESSAGE_OVERHEAD + image_tokens
+
+
+def _tally(listed: Any, stack: list[Any], kept: bool = True) -> tuple[int, int, int]:
+    """(text characters, messages, image tokens) of the message dicts ``listed`` and of the
+    nodes on ``stack``. A :class:`Counted` message adds the counts it keeps (``kept``)."""
+    chars = 0
+    messages = 0
+    image_tokens = 0
     # The commonest shapes first, inline: a message dict whose ``content`` holds plain TEXT
     # parts ({"type": "TEXT", "text": s}, nothing else) and whose ``toolCalls`` are GENERIC's
     # {id, type: FUNCTION, name, arguments}, all strings. Exactly what the walk below would
     # count for them; every other node goes to the walk. A 1 MB turn: 0.55 -> 0.3 ms with the
     # TEXT parts inline (an earlier machine); 0.26 -> 0.18 ms with the calls inline too and the
     # keys a frozenset (today's, scripts/long_cpu.py).
-    listed = chat.get("messages")
-    if type(listed) is list:
-        for msg in listed:
-            if type(msg) is not dict or msg.get("type") in _IMAGE_TYPES:
-                stack.append(msg)  # not the common shape: the walk counts it
-                continue
-            if "role" in msg:
-                messages += 1
-            for k, v in msg.items():
-                kind = type(v)
-                if kind is list and k == "content":
-                    for part in v:
-                        if type(part) is dict and len(part) == 2 and part.get("type") == "TEXT":
-                            text = part.get("text")
-                            if type(text) is JsonText:
-                                chars += text.chars
-                                continue
-                            if type(text) is str:
-                                chars += len(text)
-                                continue
-                        stack.append(part)
-                elif kind is list and k == "toolCalls":
-                    for call in v:
-                        if (
-                            type(call) is dict
-                            and len(call) == 4
-                            and type(args := call.get("arguments")) is str
-                            and call.get("type") == "FUNCTION"
-                            and type(call.get("id")) is str
-                            and type(call.get("name")) is str
-                        ):
-                            chars += len(args)
+    for msg in listed:
+        kind = type(msg)
+        if kind is Counted and kept:
+            counts = msg.counts
+            if counts is None:
+                counts = msg.counts = _tally((msg,), [], kept=False)
+            chars += counts[0]
+            messages += counts[1]
+            image_tokens += counts[2]
+            continue
+        if (kind is not dict and kind is not Counted) or msg.get("type") in _IMAGE_TYPES:
+            stack.append(msg)  # not the common shape: the walk counts it
+            continue
+        if "role" in msg:
+            messages += 1
+        for k, v in msg.items():
+            kind = type(v)
+            if kind is list and k == "content":
+                for part in v:
+                    if type(part) is dict and len(part) == 2 and part.get("type") == "TEXT":
+                        text = part.get("text")
+                        if type(text) is JsonText:
+                            chars += text.chars
                             continue
-                        stack.append(call)
-                elif kind is str or kind is JsonText:
-                    if k in _TEXT_KEYS:
-                        chars += len(v) if kind is str else v.chars
-                elif isinstance(v, str):  # a str subclass, as the walk counts it
-                    if k in _TEXT_KEYS:
-                        chars += len(v)
-                elif isinstance(v, (dict, list)):
-                    if k == "parameters":
-                        chars += _json_len(v)
-                    else:
-                        stack.append(v)
-    else:
-        stack.append(listed)
+                        if type(text) is str:
+                            chars += len(text)
+                            continue
+                    stack.append(part)
+            elif kind is list and k == "toolCalls":
+                for call in v:
+                    if (
+                        type(call) is dict
+                        and len(call) == 4
+                        and type(args := call.get("arguments")) is str
+                        and call.get("type") == "FUNCTION"
+                        and type(call.get("id")) is str
+                        and type(call.get("name")) is str
+                    ):
+                        chars += len(args)
+                        continue
+                    stack.append(call)
+            elif kind is str or kind is JsonText:
+                if k in _TEXT_KEYS:
+                    chars += len(v) if kind is str else v.chars
+            elif isinstance(v, str):  # a str subclass, as the walk counts it
+                if k in _TEXT_KEYS:
+                    chars += len(v)
+            elif isinstance(v, (dict, list)):
+                if k == "parameters":
+                    chars += _json_len(v)
+                else:
+                    stack.append(v)
     while stack:
         node = stack.pop()
         if isinstance(node, list):
@@ -123,10 +158,7 @@ def raw_estimate(body: dict[str, Any]) -> int:
                         chars += _json_len(v)
                     else:
                         stack.append(v)
-    tools = chat.get("tools")
-    if tools:
-        chars += _json_len(tools)
-    return (chars + 3) // 4 + messages * MESSAGE_OVERHEAD + image_tokens
+    return chars, messages, image_tokens
 
 
 def image_estimate(image_url: Any) -> int:
