@@ -113,7 +113,7 @@ class ConversationCache:
         self._lru: OrderedDict[Prefix, None] = OrderedDict()
         self._by_key: dict[int, list[Prefix]] = {}
         self._bytes = 0
-        #: the first bytes' hashes of bodies decoded whole but not kept (seen once), newest last
+        #: bodies decoded whole but not kept, seen once (_seen_key: a hash of the first half)
         self._seen: OrderedDict[int, None] = OrderedDict()
         #: bodies of MIN_PREFIX bytes or more that did / did not start with a kept prefix
         self.hits = 0
