@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.anthropic.conversation_cache import MIN_PREFIX, ConversationCache
-from app.anthropic.decode import decode_request
+from app.anthropic.decode import RequestError, decode_request
 from app.anthropic.models import MessagesRequest
 from app.catalog import Catalog
 from app.config import ServerLimits, parse_config
@@ -294,6 +294,33 @@ def test_a_kept_turn_decodes_only_its_rest() -> None:
     assert all(a is b for a, b in zip(reqs[1].messages[:kept], reqs[2].messages, strict=False))
     assert all(a is b for a, b in zip(reqs[2].messages[:kept], reqs[3].messages, strict=False))
     assert not any(a is b for a, b in zip(reqs[0].messages, reqs[1].messages, strict=False))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_mangled_turn_is_refused_or_read_as_without_the_cache(data: st.DataObject) -> None:
+    """Bytes of a kept conversation's next turn changed at random, past the kept part and
+    inside it: the cache gives the same 400 (RequestError, the text the client gets) or the
+    same translation as the whole decode, never another exception (a 500)."""
+    cache = ConversationCache(64 << 20)
+    turns = MANGLE_TURNS
+    prime(cache, turns[0])
+    body = bytearray(turns[1])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.one_of(st.integers(len(body) - 4000, len(body) - 1),
+                                 st.integers(0, len(body) - 1)))
+        body[at] = data.draw(st.sampled_from(b'"{}[],:\\ 0a\x80'))
+    mangled = bytes(body)
+    outcomes = []
+    for c in (cache, None):
+        try:
+            outcomes.append(oci_of(mangled, c))
+        except (RequestError, InvalidRequest) as err:
+            outcomes.append(f"{type(err).__name__}: {err}".encode())
+    assert outcomes[0] == outcomes[1]
+
+
+MANGLE_TURNS = turns_for("gemini", 2, user=45, size=48 * 1024)
 
 
 # -- random conversations, random layouts ----------------------------------------------------

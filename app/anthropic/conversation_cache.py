@@ -184,7 +184,8 @@ class ConversationCache:
             return
         end = _end_of(body, head, raws[:cut])
         if end is not None:
-            self._add(Prefix(memoryview(body)[:end], head, tuple(messages[:cut])))
+            kept = tuple(messages[:cut])
+            self._add(Prefix(memoryview(body)[:end], head, kept), kept)
 
     def extend(self, prefix: Prefix, body: bytes, rest: bytes, new: list[Message]) -> None:
         """Record the prefix of ``body``, which :meth:`split` made ``prefix`` + ``rest`` and
@@ -201,9 +202,10 @@ class ConversationCache:
         end = _end_of(body, start, raws[:cut])
         if end is None:
             return
-        grown = Prefix(memoryview(body)[:end], prefix.head, prefix.messages + tuple(new[:cut]))
+        added = tuple(new[:cut])
+        grown = Prefix(memoryview(body)[:end], prefix.head, prefix.messages + added)
         self._drop(prefix)  # its conversation has moved on: the longer prefix replaces it
-        self._add(grown)
+        self._add(grown, added)
 
     def resize(self, max_bytes: int) -> None:
         """A new bound (a config reload): what no longer fits goes, oldest first."""
@@ -231,11 +233,12 @@ class ConversationCache:
         self._bytes = 0
         self._sized()
 
-    def _add(self, p: Prefix) -> None:
+    def _add(self, p: Prefix, new: tuple[Message, ...]) -> None:
+        """Keep ``p``; ``new``: its messages not kept before (they get their memo)."""
         cost = COST_FACTOR * len(p.data)
         if len(p.data) < max(MIN_PREFIX, KEY_BYTES) or cost > self.max_bytes:
             return
-        for m in p.messages:
+        for m in new:
             m.__dict__.setdefault(MEMO, {})
         bucket = self._by_key.get(p.key)
         if bucket is not None and len(bucket) >= PER_KEY:  # rare: drop its least recently used

@@ -9,6 +9,7 @@ turn (for messages), or a tool input nested deeper than ``server.max_depth``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from app.anthropic.conversation_cache import MEMO, ConversationCache
@@ -87,13 +88,27 @@ def _facts(msg: Message) -> tuple[int, int]:
     return len(content), nesting(inputs, roots=True) if inputs else 0
 
 
+def check_depth(data: Any, limit: int, *, roots: bool = False) -> None:
+    """Reject absurdly nested JSON before it is walked again (recursion is not free).
+    ``data`` is at depth 1, or with ``roots`` each item of the list ``data`` is."""
+    for depth, _level in enumerate(_levels(data, roots), 1):
+        if depth > limit:
+            raise InvalidRequest(f"the request body nests deeper than {limit} levels")
+
+
 def nesting(data: Any, *, roots: bool = False) -> int:
-    """How deep ``data`` nests, counted as :func:`check_depth` counts (``data`` at depth 1, or
-    with ``roots`` each item of the list ``data``); level by level, never recursing."""
+    """How deep ``data`` nests, counted as :func:`check_depth` counts."""
+    return sum(1 for _level in _levels(data, roots))
+
+
+def _levels(data: Any, roots: bool) -> Iterator[list[Any]]:
+    """The containers of ``data`` level by level (``data`` the first, or with ``roots`` the
+    items of the list ``data``). Level by level: one walk for every tool input of a turn (an
+    agent's turn has hundreds, most of them flat), not a stack of (node, depth) pairs per
+    input, and no recursion."""
     level = list(data) if roots else [data]
-    depth = 0
     while level:
-        depth += 1
+        yield level
         below: list[Any] = []
         for node in level:
             if isinstance(node, (dict, list)):
@@ -101,26 +116,3 @@ def nesting(data: Any, *, roots: bool = False) -> int:
                     if isinstance(v, (dict, list)):
                         below.append(v)
         level = below
-    return depth
-
-
-def check_depth(data: Any, limit: int, *, roots: bool = False) -> None:
-    """Reject absurdly nested JSON before it is walked again (recursion is not free).
-    ``data`` is at depth 1, or with ``roots`` each item of the list ``data`` is.
-
-    Level by level: one walk for every tool input of a turn (an agent's turn has hundreds,
-    most of them flat), not a stack of (node, depth) pairs per input."""
-    level = list(data) if roots else [data]
-    depth = 1
-    while level:
-        if depth > limit:
-            raise InvalidRequest(f"the request body nests deeper than {limit} levels")
-        below: list[Any] = []
-        for node in level:
-            values = node.values() if isinstance(node, dict) else node
-            if isinstance(node, (dict, list)):
-                for v in values:
-                    if isinstance(v, (dict, list)):
-                        below.append(v)
-        level = below
-        depth += 1
